@@ -1,0 +1,1 @@
+"""Ingest: audio chunks and uploads in, audio segments out."""

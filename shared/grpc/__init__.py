@@ -1,0 +1,1 @@
+"""gRPC plumbing: server bootstrap with health, reflection and interceptors; auth; health probe."""

@@ -1,0 +1,1 @@
+"""Kafka plumbing on kafka-python: codec, topic admin, outbox relay, consumer loop with DLQ."""

@@ -1,0 +1,272 @@
+"""The one consumer loop every service uses.
+
+For each record: decode it, and in ONE database transaction check the inbox for its message id,
+run the handler, record the inbox entry and enqueue the handler's output in the outbox; only
+then commit the Kafka offset. A crash anywhere before the offset commit redelivers the record,
+and the inbox makes the second delivery a no-op: at-least-once transport, exactly-once effects.
+Anything that cannot be decoded or handled goes to ``<topic>.dlq`` with the reason, through the
+same outbox, and the loop moves on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from protos import events_pb2
+from shared import metrics
+from shared.db.tables import InboxEntry
+from shared.kafka import codec
+from shared.kafka.outbox import Outbound, enqueue
+from shared.logging import get_logger
+from shared.topics import DEAD_LETTER_SUFFIX
+
+log = get_logger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+
+class InvalidMessage(ValueError):
+    """A decodable message whose content breaks the contract (a required field is missing...).
+
+    Raised by handlers; never retried, the record goes straight to the dead-letter topic.
+    """
+
+
+@dataclass(frozen=True)
+class Inbound(Generic[M]):
+    message: M
+    message_id: str
+    trace_id: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+
+
+Handler = Callable[[Session, Inbound[Any]], Sequence[Outbound]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    handler: Handler
+
+
+def require(message: Message, *paths: str) -> None:
+    """Raise InvalidMessage naming the first empty field among dotted ``paths``."""
+    for path in paths:
+        value: Any = message
+        for part in path.split("."):
+            value = getattr(value, part)
+        if value in ("", 0, b"") or (isinstance(value, Message) and not value.ByteSize()):
+            raise InvalidMessage(f"{message.DESCRIPTOR.full_name}.{path} is required but empty")
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    bootstrap: str
+    group_id: str
+    service: str
+    instance_id: str
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    max_poll_interval_ms: int = 300_000
+    poll_timeout_ms: int = 500
+    max_poll_records: int = 50
+    max_attempts: int = 3
+    pause_before_offset_commit_s: float = 0.0
+
+
+class ConsumerWorker:
+    """Runs the loop in a thread; ``stop()`` finishes the in-flight record, commits, leaves."""
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        subscriptions: Sequence[Subscription],
+        sessions: sessionmaker[Session],
+        on_enqueued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._config = config
+        self._handlers = {s.topic: s.handler for s in subscriptions}
+        self._sessions = sessions
+        self._on_enqueued = on_enqueued
+        self._stop = threading.Event()
+        self._assigned = threading.Event()
+        self._thread = threading.Thread(target=self._run_guarded, name="consumer", daemon=True)
+        self.failed: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait_assigned(self, timeout_s: float) -> bool:
+        return self._assigned.wait(timeout_s)
+
+    def _run_guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # surfaces to the runtime, which exits non-zero
+            self.failed = exc
+            log.exception("consumer stopped on an unrecoverable error")
+
+    def _run(self) -> None:
+        cfg = self._config
+        consumer = KafkaConsumer(
+            *self._handlers,
+            bootstrap_servers=cfg.bootstrap,
+            group_id=cfg.group_id,
+            client_id=f"{cfg.service}-{cfg.instance_id}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+            max_poll_interval_ms=cfg.max_poll_interval_ms,
+            max_poll_records=cfg.max_poll_records,
+        )
+        log.info("consumer started", topics=sorted(self._handlers), group=cfg.group_id)
+        try:
+            while not self._stop.is_set():
+                batches = consumer.poll(timeout_ms=cfg.poll_timeout_ms)
+                if consumer.assignment():
+                    self._assigned.set()
+                for tp, records in batches.items():
+                    for record in records:
+                        if self._stop.is_set():
+                            break  # uncommitted records are redelivered to whoever owns them next
+                        self.process(record)
+                        if cfg.pause_before_offset_commit_s:
+                            time.sleep(cfg.pause_before_offset_commit_s)
+                        self._commit(consumer, tp, record.offset + 1)
+        finally:
+            consumer.close(autocommit=False)
+            log.info("consumer closed", group=cfg.group_id)
+
+    def _commit(self, consumer: KafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            consumer.commit({tp: OffsetAndMetadata(offset, "", -1)})
+        except (CommitFailedError, KafkaError) as exc:
+            # The partition moved to another member during a rebalance; it will redeliver the
+            # record and the inbox will recognise it. Nothing is lost.
+            log.warning("offset commit failed", topic=tp.topic, partition=tp.partition, error=str(exc))
+
+    def process(self, record: ConsumerRecord) -> str:
+        """Handle one record end to end (without the offset commit); return the outcome."""
+        cfg = self._config
+        headers = record.headers or []
+        message_id = codec.header(headers, codec.MESSAGE_ID) or (
+            f"{record.topic}/{record.partition}/{record.offset}"
+        )
+        trace_id = codec.header(headers, codec.TRACE_ID) or message_id
+        started = time.perf_counter()
+        try:
+            message = codec.decode(record.topic, record.value, headers)
+        except codec.UndecodableMessage as exc:
+            return self._dead_letter(record, message_id, trace_id, "decode", str(exc), 1)
+
+        inbound = Inbound(
+            message=message,
+            message_id=message_id,
+            trace_id=trace_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+        )
+        handler = self._handlers[record.topic]
+        for attempt in range(1, cfg.max_attempts + 1):
+            try:
+                outcome = self._handle_once(handler, inbound)
+                break
+            except InvalidMessage as exc:
+                return self._dead_letter(record, message_id, trace_id, "validation", str(exc), attempt)
+            except Exception as exc:
+                log.warning("handler failed", topic=record.topic, message_id=message_id,
+                            attempt=attempt, error=repr(exc))
+                if attempt == cfg.max_attempts:
+                    reason = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+                    return self._dead_letter(record, message_id, trace_id, "handler", reason, attempt)
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+        metrics.HANDLER_SECONDS.labels(cfg.service, record.topic).observe(time.perf_counter() - started)
+        metrics.MESSAGES.labels(cfg.service, record.topic, outcome).inc()
+        return outcome
+
+    def _seen(self, session: Session, message_id: str) -> bool:
+        return session.scalar(
+            select(InboxEntry.message_id).where(
+                InboxEntry.group_id == self._config.group_id, InboxEntry.message_id == message_id
+            )
+        ) is not None
+
+    def _record_inbox(self, session: Session, inbound_id: str, topic: str, partition: int,
+                      offset: int, outcome: str) -> None:
+        session.add(InboxEntry(group_id=self._config.group_id, message_id=inbound_id, topic=topic,
+                               partition=partition, offset=offset, outcome=outcome))
+
+    def _handle_once(self, handler: Handler, inbound: Inbound[Any]) -> str:
+        with self._sessions.begin() as session:
+            if self._seen(session, inbound.message_id):
+                log.info("duplicate skipped", topic=inbound.topic, message_id=inbound.message_id)
+                return "duplicate"
+            outbound = handler(session, inbound)
+            self._record_inbox(session, inbound.message_id, inbound.topic, inbound.partition,
+                               inbound.offset, "handled")
+            enqueue(session, outbound, inbound.trace_id, self._config.service)
+        if outbound:
+            self._on_enqueued()
+        log.info("handled", topic=inbound.topic, message_id=inbound.message_id,
+                 trace_id=inbound.trace_id, published=[o.topic for o in outbound])
+        return "handled"
+
+    def _dead_letter(self, record: ConsumerRecord, message_id: str, trace_id: str,
+                     error_type: str, reason: str, attempts: int) -> str:
+        cfg = self._config
+        failed_at = Timestamp()
+        failed_at.GetCurrentTime()
+        letter = events_pb2.DeadLetter(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key or b"",
+            value=record.value or b"",
+            headers=[events_pb2.KafkaHeader(key=k, value=v or b"") for k, v in record.headers or []],
+            consumer_group=cfg.group_id,
+            service=cfg.service,
+            error_type=error_type,
+            reason=reason,
+            attempts=attempts,
+            failed_at=failed_at,
+        )
+        with self._sessions.begin() as session:
+            if self._seen(session, message_id):
+                return "duplicate"
+            self._record_inbox(session, message_id, record.topic, record.partition, record.offset,
+                               "dead_lettered")
+            dead = Outbound(record.topic + DEAD_LETTER_SUFFIX, letter, message_id=f"dlq-{message_id}")
+            enqueue(session, [dead], trace_id, cfg.service)
+        self._on_enqueued()
+        log.error("dead-lettered", topic=record.topic, partition=record.partition,
+                  offset=record.offset, message_id=message_id, error_type=error_type, reason=reason)
+        metrics.MESSAGES.labels(cfg.service, record.topic, "dead_lettered").inc()
+        return "dead_lettered"

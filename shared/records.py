@@ -1,0 +1,60 @@
+"""The latest state of a segment in a service: written by handlers, read by servicers."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db.tables import SegmentRecord
+from shared.kafka import codec
+
+M = TypeVar("M", bound=Message)
+
+
+def save_segment_state(
+    session: Session,
+    *,
+    segment_id: str,
+    recording_id: str,
+    state: str,
+    message: Message,
+    source_message_id: str,
+    version: int = 1,
+) -> SegmentRecord:
+    """Insert or update the segment's row in the caller's transaction."""
+    record = session.get(SegmentRecord, segment_id)
+    if record is None:
+        record = SegmentRecord(segment_id=segment_id)
+        session.add(record)
+    record.recording_id = recording_id
+    record.state = state
+    record.version = version
+    record.message_type = message.DESCRIPTOR.full_name
+    record.payload = codec.encode(message)
+    record.source_message_id = source_message_id
+    return record
+
+
+def load_segment_state(sessions: sessionmaker[Session], segment_id: str, cls: type[M]) -> M | None:
+    with sessions() as session:
+        record = session.get(SegmentRecord, segment_id)
+        if record is None:
+            return None
+        message = cls()
+        message.ParseFromString(record.payload)
+        return message
+
+
+def get_or_abort(
+    sessions: sessionmaker[Session], segment_id: str, cls: type[M], context: grpc.ServicerContext
+) -> M:
+    """The servicers' lookup: INVALID_ARGUMENT for an empty id, NOT_FOUND for an unknown one."""
+    if not segment_id:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "segment_id is required")
+    found = load_segment_state(sessions, segment_id, cls)
+    if found is None:
+        context.abort(grpc.StatusCode.NOT_FOUND, f"no segment {segment_id!r} in this service")
+    return found
