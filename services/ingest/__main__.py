@@ -14,13 +14,9 @@ def build(settings: IngestSettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
         subscriptions=lambda ctx: [Subscription(AUDIO_CHUNKS.name, make_handler(ctx))],
-        grpc_services=lambda ctx: [
-            GrpcService(
-                ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
-                IngestServicer(ctx),
-                ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-            )
-        ],
+        grpc_services=lambda ctx: [GrpcService.of(
+            ingest_pb2, "IngestService", IngestServicer(ctx),
+            ingest_pb2_grpc.add_IngestServiceServicer_to_server)],
     )
 
 

@@ -35,6 +35,11 @@ class GrpcService:
     servicer: Any
     register: Callable[[Any, grpc.Server], None]
 
+    @classmethod
+    def of(cls, pb2_module: Any, short_name: str, servicer: Any,
+           register: Callable[[Any, grpc.Server], None]) -> GrpcService:
+        return cls(pb2_module.DESCRIPTOR.services_by_name[short_name].full_name, servicer, register)
+
 
 def _status_code(context: grpc.ServicerContext) -> str:
     code = context.code() if hasattr(context, "code") else None

@@ -1,0 +1,1 @@
+"""Annotate: entities, sentiment and intent; publishes validated transcripts."""

@@ -1,0 +1,1 @@
+"""ASR: audio segments in, draft transcripts out (faster-whisper + pyannote)."""

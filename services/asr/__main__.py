@@ -1,0 +1,23 @@
+"""python -m services.asr"""
+
+from protos import asr_pb2, asr_pb2_grpc
+from services.asr.handler import make_handler
+from services.asr.servicer import AsrServicer
+from services.asr.settings import AsrSettings
+from shared.grpc.server import GrpcService
+from shared.kafka.consumer import Subscription
+from shared.service import ServiceDefinition, main
+from shared.topics import AUDIO_SEGMENTS
+
+
+def build(settings: AsrSettings) -> ServiceDefinition:
+    return ServiceDefinition(
+        settings=settings,
+        subscriptions=lambda ctx: [Subscription(AUDIO_SEGMENTS.name, make_handler(ctx))],
+        grpc_services=lambda ctx: [GrpcService.of(
+            asr_pb2, "AsrService", AsrServicer(ctx), asr_pb2_grpc.add_AsrServiceServicer_to_server)],
+    )
+
+
+if __name__ == "__main__":
+    main(AsrSettings, build)

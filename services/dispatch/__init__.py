@@ -1,0 +1,1 @@
+"""Dispatch: correction tasks for linguists, leases, reviews and the audit trail."""

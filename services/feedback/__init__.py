@@ -1,0 +1,1 @@
+"""Feedback: validated transcripts in, training examples and datasets out."""

@@ -1,0 +1,1 @@
+"""Quality gate: hallucination checks and confidence routing of draft transcripts."""

@@ -1,0 +1,74 @@
+"""Put a message on a topic and watch for messages on others: for the demo and the tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+from kafka import KafkaConsumer, KafkaProducer
+
+from shared.kafka import codec
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    partition: int
+    offset: int
+    message_id: str
+    trace_id: str
+    message: Message
+
+
+def publish(bootstrap: str, topic: str, messages: Iterable[Message], key: str | None = None,
+            trace_id: str | None = None) -> list[str]:
+    """Produce protobuf messages with fresh message ids (acks=all); return the ids."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    ids = []
+    try:
+        for message in messages:
+            message_id = codec.new_id()
+            producer.send(topic, key=key.encode() if key else None, value=codec.encode(message),
+                          headers=codec.make_headers(message, message_id, trace_id or message_id,
+                                                     "probe"))
+            ids.append(message_id)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+    return ids
+
+
+def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+    """Produce bytes as they are: how a broken or foreign producer looks to a service."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        producer.send(topic, key=key, value=value).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def collect(bootstrap: str, topics: list[str], until: Callable[[list[Received]], bool],
+            timeout_s: float = 60.0) -> list[Received]:
+    """Read the topics from the beginning (no group) until ``until(received)`` or the timeout."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             auto_offset_reset="earliest", group_id=None)
+    consumer.subscribe(topics)
+    received: list[Received] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                for r in records:
+                    received.append(Received(
+                        r.topic, r.partition, r.offset,
+                        codec.header(r.headers, codec.MESSAGE_ID) or "",
+                        codec.header(r.headers, codec.TRACE_ID) or "",
+                        codec.decode(r.topic, r.value, r.headers),
+                    ))
+            if until(received):
+                return received
+    finally:
+        consumer.close()
+    return received
