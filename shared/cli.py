@@ -52,7 +52,7 @@ def _status_table(home: Path) -> Table:
     return table
 
 
-def _up(home: Path, broker_port: int) -> StackState:
+def _up(home: Path, broker_port: int, free_ports: bool = False) -> StackState:
     with _progress() as progress:
         task = progress.add_task("starting", total=8)
 
@@ -60,7 +60,8 @@ def _up(home: Path, broker_port: int) -> StackState:
             progress.update(task, description=step, completed=done, total=total)
 
         try:
-            state = stack.up(home, stack.StackPorts.defaults(broker_port), hook=hook)
+            ports = stack.StackPorts.free() if free_ports else stack.StackPorts.defaults(broker_port)
+            state = stack.up(home, ports, hook=hook)
         except stack.StackError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(1) from None
@@ -70,9 +71,10 @@ def _up(home: Path, broker_port: int) -> StackState:
 
 @app.command()
 def up(home: Home = DEFAULT_HOME,
-       broker_port: Annotated[int, typer.Option(help="Kafka listener port.")] = 9092) -> None:
+       broker_port: Annotated[int, typer.Option(help="Kafka listener port.")] = 9092,
+       free_ports: Annotated[bool, typer.Option(help="Pick free ports instead of the defaults.")] = False) -> None:
     """Start the broker, create topics, start every service, wait until all are healthy."""
-    _up(home, broker_port)
+    _up(home, broker_port, free_ports)
     console.print("stack is up; `voxloop status` shows it, `voxloop down` stops it.")
 
 

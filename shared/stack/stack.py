@@ -41,7 +41,7 @@ def admin_token(home: Path) -> str:
     return token_path(home).read_text().strip()
 
 
-def _auth_env(home: Path) -> dict[str, str]:
+def auth_env(home: Path) -> dict[str, str]:
     """A fresh admin token per stack, readable by its owner only; services get its hash."""
     path = token_path(home)
     if not path.exists():
@@ -93,7 +93,7 @@ def up(
     state.save()
     hook("topics", 1, total)
     ensure_topics(bootstrap, all_topic_names())
-    env = {**_auth_env(home), **(extra_env or {})}
+    env = {**auth_env(home), **(extra_env or {})}
     for name in services:
         state.services.append(start_service(name, home, bootstrap, ports.grpc[name],
                                             ports.metrics[name], env))
