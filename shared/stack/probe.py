@@ -50,8 +50,11 @@ def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = No
 
 
 def collect(bootstrap: str, topics: list[str], until: Callable[[list[Received]], bool],
-            timeout_s: float = 60.0) -> list[Received]:
-    """Read the topics from the beginning (no group) until ``until(received)`` or the timeout."""
+            timeout_s: float = 60.0, decode_as: type[Message] | None = None) -> list[Received]:
+    """Read the topics from the beginning (no group) until ``until(received)`` or the timeout.
+
+    Values are decoded as their topic's type, or as ``decode_as`` for topics outside the catalogue.
+    """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              auto_offset_reset="earliest", group_id=None)
     consumer.subscribe(topics)
@@ -65,7 +68,8 @@ def collect(bootstrap: str, topics: list[str], until: Callable[[list[Received]],
                         r.topic, r.partition, r.offset,
                         codec.header(r.headers, codec.MESSAGE_ID) or "",
                         codec.header(r.headers, codec.TRACE_ID) or "",
-                        codec.decode(r.topic, r.value, r.headers),
+                        decode_as.FromString(r.value) if decode_as
+                        else codec.decode(r.topic, r.value, r.headers),
                     ))
             if until(received):
                 return received

@@ -8,6 +8,7 @@ something different from `kubectl apply -k`.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from collections.abc import Iterator, Mapping
@@ -199,6 +200,78 @@ def _set_replicas(manifests: list[Manifest], rule: Mapping[str, Any], where: Pat
         raise KustomizeError(f"{where}: replicas rule {rule['name']!r} matches no workload")
     for m in matches:
         m["spec"]["replicas"] = int(rule["count"])
+
+
+def find(manifests: list[Manifest], kind: str, name: str) -> Manifest:
+    hits = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    if len(hits) != 1:
+        raise LookupError(f"expected one {kind}/{name}, found {len(hits)}")
+    return hits[0]
+
+
+def secret_data(secret: Manifest) -> dict[str, str]:
+    """A Secret's values as text (stringData wins over data, as the API server merges them)."""
+    data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    data.update(secret.get("stringData") or {})
+    return data
+
+
+def container_environment(
+    container: Manifest, manifests: list[Manifest], pod_name: str = "pod-0"
+) -> dict[str, str]:
+    """The environment the kubelet would give a container: envFrom first, then env, with
+    $(VAR) references expanded. A reference to a missing ConfigMap, Secret or key raises
+    LookupError unless marked optional."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        prefix = source.get("prefix", "")
+        if "configMapRef" in source:
+            ref, kind = source["configMapRef"], "ConfigMap"
+        else:
+            ref, kind = source["secretRef"], "Secret"
+        try:
+            obj = find(manifests, kind, ref["name"])
+        except LookupError:
+            if ref.get("optional"):
+                continue
+            raise
+        values = (obj.get("data") or {}) if kind == "ConfigMap" else secret_data(obj)
+        env.update({prefix + k: str(v) for k, v in values.items()})
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = expand_references(str(var["value"]), env)
+            continue
+        source = var.get("valueFrom", {})
+        if "fieldRef" in source:
+            field = source["fieldRef"]["fieldPath"]
+            env[var["name"]] = {"metadata.name": pod_name}.get(field, f"<{field}>")
+            continue
+        if "configMapKeyRef" in source:
+            ref, kind = source["configMapKeyRef"], "ConfigMap"
+        elif "secretKeyRef" in source:
+            ref, kind = source["secretKeyRef"], "Secret"
+        else:
+            env[var["name"]] = f"<{sorted(source)}>"
+            continue
+        try:
+            obj = find(manifests, kind, ref["name"])
+            values = (obj.get("data") or {}) if kind == "ConfigMap" else secret_data(obj)
+            env[var["name"]] = str(values[ref["key"]])
+        except (LookupError, KeyError):
+            if ref.get("optional"):
+                continue
+            raise LookupError(f"{var['name']}: no key {ref['key']!r} in {kind}/{ref['name']}")
+    return env
+
+
+def expand_references(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes $(VAR) expansion: known variables are replaced, $$ escapes, others stay."""
+    def replace(match: re.Match[str]) -> str:
+        if match[0] == "$$":
+            return "$"
+        return env.get(match[1], match[0])
+
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", replace, text)
 
 
 # --- Compose -------------------------------------------------------------------------------

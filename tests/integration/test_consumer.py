@@ -1,0 +1,84 @@
+"""The consumer loop against the real broker and both databases: idempotency, retries, DLQ."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from protos import audio_pb2
+from shared.db import InboxEntry, make_engine, make_session_factory, upgrade
+from shared.kafka import codec
+from shared.kafka.admin import ensure_topics
+from shared.kafka.consumer import ConsumerConfig, ConsumerWorker, Inbound, InvalidMessage, Subscription
+from shared.kafka.outbox import Outbound, OutboxRelay, make_producer
+from shared.stack.probe import collect, publish_raw
+
+pytestmark = pytest.mark.integration
+
+
+def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: str) -> None:
+    run = uuid.uuid4().hex[:8]
+    source, sink = f"audio.chunks.v1", f"test.sink.{run}"
+    ensure_topics(broker, [source, source + ".dlq", sink])
+    engine = make_engine(db_url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    calls: list[str] = []
+
+    def handler(session: Session, inbound: Inbound[audio_pb2.AudioChunk]) -> Sequence[Outbound]:
+        chunk = inbound.message
+        if not chunk.stream_id.startswith(run):
+            return []  # another test's message on the shared topic
+        calls.append(chunk.stream_id)
+        if chunk.stream_id.endswith("invalid"):
+            raise InvalidMessage("stream says it is invalid")
+        if chunk.stream_id.endswith("crash"):
+            raise RuntimeError("handler bug")
+        return [Outbound(sink, chunk, key=chunk.stream_id)]
+
+    producer = make_producer(broker, "test")
+    relay = OutboxRelay(sessions, producer, "test", "test-0", poll_interval_s=0.05)
+    worker = ConsumerWorker(
+        ConsumerConfig(bootstrap=broker, group_id=f"group-{run}", service="test", instance_id="0",
+                       max_attempts=2),
+        [Subscription(source, handler)], sessions, on_enqueued=relay.notify)
+    relay.start()
+    worker.start()
+    try:
+        good = audio_pb2.AudioChunk(stream_id=f"{run}-good", data=b"x")
+        same_id = codec.make_headers(good, f"{run}-m1", "t", "test")
+        for _ in range(2):  # the same message delivered twice
+            producer.send(source, value=codec.encode(good), headers=same_id)
+        for suffix in ("invalid", "crash"):
+            bad = audio_pb2.AudioChunk(stream_id=f"{run}-{suffix}", data=b"x")
+            producer.send(source, value=codec.encode(bad), headers=codec.make_headers(bad, f"{run}-{suffix}", "t", "test"))
+        producer.flush()
+        publish_raw(broker, source, b"\x0a\xff\xff" + run.encode(), key=run.encode())
+        after = audio_pb2.AudioChunk(stream_id=f"{run}-after", data=b"x")
+        producer.send(source, value=codec.encode(after), headers=codec.make_headers(after, f"{run}-m2", "t", "test"))
+        producer.flush()
+
+        outputs = collect(broker, [sink], lambda rs: len(rs) >= 2, timeout_s=45,
+                          decode_as=audio_pb2.AudioChunk)
+        letters = collect(broker, [source + ".dlq"],
+                          lambda rs: sum(run.encode() in r.message.value for r in rs) >= 3, timeout_s=45)
+    finally:
+        worker.stop()
+        relay.stop()
+        producer.close()
+
+    assert sorted(r.message.stream_id for r in outputs) == [f"{run}-after", f"{run}-good"]
+    assert calls.count(f"{run}-good") == 1, "the duplicate never reached the handler"
+    assert calls.count(f"{run}-crash") == 2, "a failing handler is retried max_attempts times"
+    mine = {r.message.error_type: r.message for r in letters if run.encode() in r.message.value}
+    assert set(mine) == {"decode", "validation", "handler"}
+    assert "RuntimeError: handler bug" in mine["handler"].reason and mine["handler"].attempts == 2
+    assert mine["validation"].reason == "stream says it is invalid"
+    with sessions() as s:
+        outcomes = dict(s.execute(select(InboxEntry.message_id, InboxEntry.outcome)
+                                  .where(InboxEntry.group_id == f"group-{run}")).all())
+    assert outcomes[f"{run}-m1"] == "handled" and outcomes[f"{run}-crash"] == "dead_lettered"
