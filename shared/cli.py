@@ -16,8 +16,7 @@ from shared.grpc.auth import hash_token, new_token
 from shared.stack import stack
 from shared.stack.processes import StackState
 
-app = typer.Typer(help="voxloop: multilingual transcription and annotation platform.",
-                  no_args_is_help=True)
+app = typer.Typer(help="voxloop: multilingual transcription and annotation platform.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics of the flow.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
@@ -30,13 +29,20 @@ except ImportError:  # pragma: no cover - only while the models package is absen
     pass
 
 console = Console()
-Home = Annotated[Path, typer.Option(envvar="VOXLOOP_HOME", help="Where the stack keeps its state, logs and data.")]
+Home = Annotated[
+    Path, typer.Option(envvar="VOXLOOP_HOME", help="Where the stack keeps its state, logs and data.")
+]
 DEFAULT_HOME = Path(".voxloop")
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def _status_table(home: Path) -> Table:
@@ -70,9 +76,11 @@ def _up(home: Path, broker_port: int, free_ports: bool = False) -> StackState:
 
 
 @app.command()
-def up(home: Home = DEFAULT_HOME,
-       broker_port: Annotated[int, typer.Option(help="Kafka listener port.")] = 9092,
-       free_ports: Annotated[bool, typer.Option(help="Pick free ports instead of the defaults.")] = False) -> None:
+def up(
+    home: Home = DEFAULT_HOME,
+    broker_port: Annotated[int, typer.Option(help="Kafka listener port.")] = 9092,
+    free_ports: Annotated[bool, typer.Option(help="Pick free ports instead of the defaults.")] = False,
+) -> None:
     """Start the broker, create topics, start every service, wait until all are healthy."""
     _up(home, broker_port, free_ports)
     console.print("stack is up; `voxloop status` shows it, `voxloop down` stops it.")
@@ -95,15 +103,21 @@ def down(home: Home = DEFAULT_HOME) -> None:
     """Stop services (they finish their in-flight message) and the broker."""
     with _progress() as progress:
         task = progress.add_task("stopping", total=7)
-        stopped = stack.down(home, hook=lambda step, done, total: progress.update(
-            task, description=step, completed=done, total=total))
+        stopped = stack.down(
+            home,
+            hook=lambda step, done, total: progress.update(
+                task, description=step, completed=done, total=total
+            ),
+        )
     console.print(f"stopped {len(stopped)} processes" if stopped else "no stack was running")
 
 
 @app.command()
-def demo(home: Home = DEFAULT_HOME,
-         broker_port: Annotated[int, typer.Option(help="Kafka listener port.")] = 9092,
-         keep_running: Annotated[bool, typer.Option(help="Leave the stack up afterwards.")] = False) -> None:
+def demo(
+    home: Home = DEFAULT_HOME,
+    broker_port: Annotated[int, typer.Option(help="Kafka listener port.")] = 9092,
+    keep_running: Annotated[bool, typer.Option(help="Leave the stack up afterwards.")] = False,
+) -> None:
     """Start the stack (if needed), send one audio chunk, follow it to transcripts.validated.v1."""
     from shared.stack.demo import run_demo, trace_hops
 
@@ -127,8 +141,9 @@ def demo(home: Home = DEFAULT_HOME,
         arrived = sorted({r.topic for r in received})
         console.print(f"arrived on: {', '.join(arrived) or 'nothing'}")
         if len(arrived) < 2 or not all(h.found for h in hops):
-            console.print("[red]the chunk did not make it through; see the logs in "
-                          f"{home.resolve() / 'logs'}")
+            console.print(
+                f"[red]the chunk did not make it through; see the logs in {home.resolve() / 'logs'}"
+            )
             raise typer.Exit(1)
         console.print("[green]one chunk travelled through all six services.")
     finally:
@@ -162,13 +177,14 @@ def topics_list() -> None:
 
 
 @token_app.command("new")
-def token_new(subject: Annotated[str, typer.Option(help="Who the token is for.")],
-              role: Annotated[list[str], typer.Option(help="Role; repeat for several.")],
-              language: Annotated[list[str] | None, typer.Option(help="Language scope; repeat.")] = None) -> None:
+def token_new(
+    subject: Annotated[str, typer.Option(help="Who the token is for.")],
+    role: Annotated[list[str], typer.Option(help="Role; repeat for several.")],
+    language: Annotated[list[str] | None, typer.Option(help="Language scope; repeat.")] = None,
+) -> None:
     """Make a token: prints it once, and the entry to add to VOXLOOP_AUTH_TOKENS."""
     token = new_token()
-    entry = {"sha256": hash_token(token), "subject": subject, "roles": role,
-             "languages": language or []}
+    entry = {"sha256": hash_token(token), "subject": subject, "roles": role, "languages": language or []}
     console.print(f"token (shown once): {token}")
     console.print(f"VOXLOOP_AUTH_TOKENS entry: {json.dumps(entry)}")
 

@@ -10,16 +10,19 @@ MESSAGES = Counter(
     ["service", "topic", "outcome"],
 )
 HANDLER_SECONDS = Histogram(
-    "voxloop_handler_seconds", "Time to handle one message, database commit included.",
+    "voxloop_handler_seconds",
+    "Time to handle one message, database commit included.",
     ["service", "topic"],
 )
 PUBLISHED = Counter(
-    "voxloop_outbox_published_total", "Messages relayed from the outbox to Kafka.",
+    "voxloop_outbox_published_total",
+    "Messages relayed from the outbox to Kafka.",
     ["service", "topic"],
 )
 OUTBOX_PENDING = Gauge("voxloop_outbox_pending", "Outbox rows not yet sent.", ["service"])
 GRPC_REQUESTS = Counter(
-    "voxloop_grpc_requests_total", "gRPC calls by method and status code.",
+    "voxloop_grpc_requests_total",
+    "gRPC calls by method and status code.",
     ["service", "method", "code"],
 )
 GRPC_SECONDS = Histogram("voxloop_grpc_seconds", "gRPC call latency.", ["service", "method"])

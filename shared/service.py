@@ -49,8 +49,9 @@ class ServiceContext:
     sessions: sessionmaker[Session]
     blobs: LocalBlobStore
 
-    def provenance(self, model_name: str = "", model_version: str = "",
-                   **parameters: str) -> common_pb2.Provenance:
+    def provenance(
+        self, model_name: str = "", model_version: str = "", **parameters: str
+    ) -> common_pb2.Provenance:
         now = Timestamp()
         now.GetCurrentTime()
         return common_pb2.Provenance(
@@ -93,8 +94,9 @@ def run(definition: ServiceDefinition) -> int:
     ensure_topics(s.kafka_bootstrap, all_topic_names(), partitions=s.topic_partitions)
 
     producer = make_producer(s.kafka_bootstrap, f"{s.service_name}-{s.instance_id}")
-    relay = OutboxRelay(ctx.sessions, producer, s.service_name, s.instance_id,
-                        poll_interval_s=s.outbox_poll_interval_s)
+    relay = OutboxRelay(
+        ctx.sessions, producer, s.service_name, s.instance_id, poll_interval_s=s.outbox_poll_interval_s
+    )
     relay.start()
     consumer = ConsumerWorker(
         ConsumerConfig(
@@ -116,16 +118,29 @@ def run(definition: ServiceDefinition) -> int:
     )
     consumer.start()
     policy = AccessPolicy(required=s.auth_required, method_roles=definition.method_roles)
-    server = start_server(s.service_name, definition.grpc_services(ctx), s.grpc_host, s.grpc_port,
-                          policy, StaticTokens(s.auth_tokens), s.grpc_max_workers)
-    log.info("service ready", grpc_port=server.port, metrics_port=metrics_port,
-             database=ctx.sessions.kw["bind"].url.render_as_string(hide_password=True))
+    server = start_server(
+        s.service_name,
+        definition.grpc_services(ctx),
+        s.grpc_host,
+        s.grpc_port,
+        policy,
+        StaticTokens(s.auth_tokens),
+        s.grpc_max_workers,
+    )
+    log.info(
+        "service ready",
+        grpc_port=server.port,
+        metrics_port=metrics_port,
+        database=ctx.sessions.kw["bind"].url.render_as_string(hide_password=True),
+    )
 
     exit_code = 0
     while not stop.wait(0.5):
         if not consumer.running:
-            log.error("consumer thread died; exiting so the supervisor restarts the service",
-                      error=repr(consumer.failed))
+            log.error(
+                "consumer thread died; exiting so the supervisor restarts the service",
+                error=repr(consumer.failed),
+            )
             exit_code = 1
             break
 

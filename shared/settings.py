@@ -139,9 +139,5 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         for err in exc.errors():
             field = str(err["loc"][0]).upper() if err["loc"] else "?"
             got = err.get("input")
-            lines.append(
-                f"{prefix}{field} (or {COMMON_PREFIX}{field}): {err['msg']} (got {got!r})"
-            )
-        raise SettingsError(
-            f"invalid {cls.service_name} settings:\n  " + "\n  ".join(lines)
-        ) from None
+            lines.append(f"{prefix}{field} (or {COMMON_PREFIX}{field}): {err['msg']} (got {got!r})")
+        raise SettingsError(f"invalid {cls.service_name} settings:\n  " + "\n  ".join(lines)) from None

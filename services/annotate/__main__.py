@@ -12,17 +12,24 @@ from shared.topics import TRANSCRIPTS_CORRECTED, TRANSCRIPTS_QA
 
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
     on_verdict, on_corrected = make_handlers(ctx)
-    return [Subscription(TRANSCRIPTS_QA.name, on_verdict),
-            Subscription(TRANSCRIPTS_CORRECTED.name, on_corrected)]
+    return [
+        Subscription(TRANSCRIPTS_QA.name, on_verdict),
+        Subscription(TRANSCRIPTS_CORRECTED.name, on_corrected),
+    ]
 
 
 def build(settings: AnnotateSettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
         subscriptions=subscriptions,
-        grpc_services=lambda ctx: [GrpcService.of(
-            annotate_pb2, "AnnotateService", AnnotateServicer(ctx),
-            annotate_pb2_grpc.add_AnnotateServiceServicer_to_server)],
+        grpc_services=lambda ctx: [
+            GrpcService.of(
+                annotate_pb2,
+                "AnnotateService",
+                AnnotateServicer(ctx),
+                annotate_pb2_grpc.add_AnnotateServiceServicer_to_server,
+            )
+        ],
     )
 
 

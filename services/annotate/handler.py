@@ -29,21 +29,35 @@ def publish_labelled(
     version: int,
 ) -> list[Outbound]:
     annotated = transcripts_pb2.AnnotatedTranscript(
-        context=context, segment=segment, pipeline="none", version=version,
+        context=context,
+        segment=segment,
+        pipeline="none",
+        version=version,
         provenance=ctx.provenance(),
     )
     validated = transcripts_pb2.ValidatedTranscript(
-        context=context, segment=segment, route=verdict.route, confidence=verdict.confidence,
-        draft=draft, provenance=ctx.provenance(),
-        versions=[common_pb2.VersionRef(version=version, kind="validated",
-                                        provenance=ctx.provenance())],
+        context=context,
+        segment=segment,
+        route=verdict.route,
+        confidence=verdict.confidence,
+        draft=draft,
+        provenance=ctx.provenance(),
+        versions=[common_pb2.VersionRef(version=version, kind="validated", provenance=ctx.provenance())],
     )
-    save_segment_state(session, segment_id=segment.segment_id, recording_id=context.recording_id,
-                       state="validated", message=validated, source_message_id=inbound_id,
-                       version=version)
+    save_segment_state(
+        session,
+        segment_id=segment.segment_id,
+        recording_id=context.recording_id,
+        state="validated",
+        message=validated,
+        source_message_id=inbound_id,
+        version=version,
+    )
     key = context.recording_id
-    return [Outbound(TRANSCRIPTS_ANNOTATED.name, annotated, key=key),
-            Outbound(TRANSCRIPTS_VALIDATED.name, validated, key=key)]
+    return [
+        Outbound(TRANSCRIPTS_ANNOTATED.name, annotated, key=key),
+        Outbound(TRANSCRIPTS_VALIDATED.name, validated, key=key),
+    ]
 
 
 def make_handlers(ctx: ServiceContext) -> tuple[Handler, Handler]:
@@ -52,16 +66,31 @@ def make_handlers(ctx: ServiceContext) -> tuple[Handler, Handler]:
         require(verdict, "draft.segment.segment_id", "context.recording_id")
         if verdict.route != transcripts_pb2.ROUTE_AUTO_ACCEPT:
             return []  # a person will correct it; it comes back on transcripts.corrected.v1
-        return publish_labelled(ctx, session, inbound.message_id, verdict.context,
-                                verdict.draft.segment, verdict.draft.segment, verdict,
-                                verdict.draft.version)
+        return publish_labelled(
+            ctx,
+            session,
+            inbound.message_id,
+            verdict.context,
+            verdict.draft.segment,
+            verdict.draft.segment,
+            verdict,
+            verdict.draft.version,
+        )
 
-    def handle_corrected(session: Session,
-                         inbound: Inbound[transcripts_pb2.CorrectedTranscript]) -> list[Outbound]:
+    def handle_corrected(
+        session: Session, inbound: Inbound[transcripts_pb2.CorrectedTranscript]
+    ) -> list[Outbound]:
         corrected = inbound.message
         require(corrected, "segment.segment_id", "context.recording_id")
-        return publish_labelled(ctx, session, inbound.message_id, corrected.context,
-                                corrected.segment, corrected.draft, corrected.verdict,
-                                corrected.version)
+        return publish_labelled(
+            ctx,
+            session,
+            inbound.message_id,
+            corrected.context,
+            corrected.segment,
+            corrected.draft,
+            corrected.verdict,
+            corrected.version,
+        )
 
     return handle_verdict, handle_corrected

@@ -13,12 +13,18 @@ class AnnotateServicer(annotate_pb2_grpc.AnnotateServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
-    def GetAnnotation(self, request: annotate_pb2.GetAnnotationRequest,
-                      context: grpc.ServicerContext) -> transcripts_pb2.AnnotatedTranscript:
-        validated = get_or_abort(self._ctx.sessions, request.segment_id,
-                                 transcripts_pb2.ValidatedTranscript, context)
+    def GetAnnotation(
+        self, request: annotate_pb2.GetAnnotationRequest, context: grpc.ServicerContext
+    ) -> transcripts_pb2.AnnotatedTranscript:
+        validated = get_or_abort(
+            self._ctx.sessions, request.segment_id, transcripts_pb2.ValidatedTranscript, context
+        )
         return transcripts_pb2.AnnotatedTranscript(
-            context=validated.context, segment=validated.segment, entities=validated.entities,
-            sentiment=validated.sentiment, intent=validated.intent, pipeline="none",
+            context=validated.context,
+            segment=validated.segment,
+            entities=validated.entities,
+            sentiment=validated.sentiment,
+            intent=validated.intent,
+            pipeline="none",
             provenance=validated.provenance,
         )

@@ -14,8 +14,11 @@ def build(settings: AsrSettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
         subscriptions=lambda ctx: [Subscription(AUDIO_SEGMENTS.name, make_handler(ctx))],
-        grpc_services=lambda ctx: [GrpcService.of(
-            asr_pb2, "AsrService", AsrServicer(ctx), asr_pb2_grpc.add_AsrServiceServicer_to_server)],
+        grpc_services=lambda ctx: [
+            GrpcService.of(
+                asr_pb2, "AsrService", AsrServicer(ctx), asr_pb2_grpc.add_AsrServiceServicer_to_server
+            )
+        ],
     )
 
 

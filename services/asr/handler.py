@@ -37,9 +37,14 @@ def draft_for(ctx: ServiceContext, segment: audio_pb2.AudioSegment) -> transcrip
 def make_handler(ctx: ServiceContext) -> Handler:
     def handle_segment(session: Session, inbound: Inbound[audio_pb2.AudioSegment]) -> list[Outbound]:
         draft = draft_for(ctx, inbound.message)
-        save_segment_state(session, segment_id=draft.segment.segment_id,
-                           recording_id=draft.context.recording_id, state="drafted",
-                           message=draft, source_message_id=inbound.message_id)
+        save_segment_state(
+            session,
+            segment_id=draft.segment.segment_id,
+            recording_id=draft.context.recording_id,
+            state="drafted",
+            message=draft,
+            source_message_id=inbound.message_id,
+        )
         return [Outbound(TRANSCRIPTS_DRAFT.name, draft, key=draft.context.recording_id)]
 
     return handle_segment

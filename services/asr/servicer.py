@@ -13,7 +13,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
-    def GetDraft(self, request: asr_pb2.GetDraftRequest,
-                 context: grpc.ServicerContext) -> transcripts_pb2.DraftTranscript:
-        return get_or_abort(self._ctx.sessions, request.segment_id,
-                            transcripts_pb2.DraftTranscript, context)
+    def GetDraft(
+        self, request: asr_pb2.GetDraftRequest, context: grpc.ServicerContext
+    ) -> transcripts_pb2.DraftTranscript:
+        return get_or_abort(self._ctx.sessions, request.segment_id, transcripts_pb2.DraftTranscript, context)

@@ -14,9 +14,14 @@ def build(settings: DispatchSettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
         subscriptions=lambda ctx: [Subscription(TRANSCRIPTS_QA.name, make_handler(ctx))],
-        grpc_services=lambda ctx: [GrpcService.of(
-            dispatch_pb2, "DispatchService", DispatchServicer(ctx),
-            dispatch_pb2_grpc.add_DispatchServiceServicer_to_server)],
+        grpc_services=lambda ctx: [
+            GrpcService.of(
+                dispatch_pb2,
+                "DispatchService",
+                DispatchServicer(ctx),
+                dispatch_pb2_grpc.add_DispatchServiceServicer_to_server,
+            )
+        ],
         method_roles={"/voxloop.v1.DispatchService/GetQueueStats": frozenset({"admin", "qa_lead"})},
     )
 

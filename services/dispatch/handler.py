@@ -29,20 +29,34 @@ def task_id_for(segment_id: str) -> str:
 def task_events(task_id: str, verdict: transcripts_pb2.QaVerdict) -> list[events_pb2.TaskEvent]:
     now = Timestamp()
     now.GetCurrentTime()
-    common = dict(task_id=task_id, kind=events_pb2.TASK_KIND_CORRECT,
-                  segment_id=verdict.draft.segment.segment_id,
-                  recording_id=verdict.context.recording_id, actor=PLACEHOLDER_ACTOR, at=now)
+    common = dict(
+        task_id=task_id,
+        kind=events_pb2.TASK_KIND_CORRECT,
+        segment_id=verdict.draft.segment.segment_id,
+        recording_id=verdict.context.recording_id,
+        actor=PLACEHOLDER_ACTOR,
+        at=now,
+    )
     return [
-        events_pb2.TaskEvent(event_id=codec.new_id(), to_state=events_pb2.TASK_STATE_QUEUED,
-                             reason="created from a human-review verdict", **common),
-        events_pb2.TaskEvent(event_id=codec.new_id(), from_state=events_pb2.TASK_STATE_QUEUED,
-                             to_state=events_pb2.TASK_STATE_DONE,
-                             reason="placeholder: closed with the draft unchanged", **common),
+        events_pb2.TaskEvent(
+            event_id=codec.new_id(),
+            to_state=events_pb2.TASK_STATE_QUEUED,
+            reason="created from a human-review verdict",
+            **common,
+        ),
+        events_pb2.TaskEvent(
+            event_id=codec.new_id(),
+            from_state=events_pb2.TASK_STATE_QUEUED,
+            to_state=events_pb2.TASK_STATE_DONE,
+            reason="placeholder: closed with the draft unchanged",
+            **common,
+        ),
     ]
 
 
-def correction_for(ctx: ServiceContext, verdict: transcripts_pb2.QaVerdict,
-                   task_id: str) -> transcripts_pb2.CorrectedTranscript:
+def correction_for(
+    ctx: ServiceContext, verdict: transcripts_pb2.QaVerdict, task_id: str
+) -> transcripts_pb2.CorrectedTranscript:
     return transcripts_pb2.CorrectedTranscript(
         context=verdict.context,
         segment=verdict.draft.segment,
@@ -65,9 +79,15 @@ def make_handler(ctx: ServiceContext) -> Handler:
         segment_id = verdict.draft.segment.segment_id
         task_id = task_id_for(segment_id)
         corrected = correction_for(ctx, verdict, task_id)
-        save_segment_state(session, segment_id=segment_id, recording_id=verdict.context.recording_id,
-                           state="corrected", message=corrected, source_message_id=inbound.message_id,
-                           version=corrected.version)
+        save_segment_state(
+            session,
+            segment_id=segment_id,
+            recording_id=verdict.context.recording_id,
+            state="corrected",
+            message=corrected,
+            source_message_id=inbound.message_id,
+            version=corrected.version,
+        )
         key = verdict.context.recording_id
         return [
             *(Outbound(TASKS_EVENTS.name, e, key=task_id) for e in task_events(task_id, verdict)),

@@ -14,13 +14,13 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
-    def GetTask(self, request: dispatch_pb2.GetTaskRequest,
-                context: grpc.ServicerContext) -> dispatch_pb2.Task:
+    def GetTask(
+        self, request: dispatch_pb2.GetTaskRequest, context: grpc.ServicerContext
+    ) -> dispatch_pb2.Task:
         segment_id = request.segment_id
         if request.task_id:
             segment_id = request.task_id.removeprefix("task:").removesuffix(":correct")
-        corrected = get_or_abort(self._ctx.sessions, segment_id,
-                                 transcripts_pb2.CorrectedTranscript, context)
+        corrected = get_or_abort(self._ctx.sessions, segment_id, transcripts_pb2.CorrectedTranscript, context)
         return dispatch_pb2.Task(
             task_id=task_id_for(segment_id),
             kind=events_pb2.TASK_KIND_CORRECT,

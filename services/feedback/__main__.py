@@ -14,9 +14,14 @@ def build(settings: FeedbackSettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
         subscriptions=lambda ctx: [Subscription(TRANSCRIPTS_VALIDATED.name, make_handler(ctx))],
-        grpc_services=lambda ctx: [GrpcService.of(
-            feedback_pb2, "FeedbackService", FeedbackServicer(ctx),
-            feedback_pb2_grpc.add_FeedbackServiceServicer_to_server)],
+        grpc_services=lambda ctx: [
+            GrpcService.of(
+                feedback_pb2,
+                "FeedbackService",
+                FeedbackServicer(ctx),
+                feedback_pb2_grpc.add_FeedbackServiceServicer_to_server,
+            )
+        ],
     )
 
 

@@ -25,7 +25,9 @@ def split_for(recording_id: str) -> str:
     return "test" if bucket < 10 else "dev" if bucket < 20 else "train"
 
 
-def example_for(ctx: ServiceContext, validated: transcripts_pb2.ValidatedTranscript) -> events_pb2.TrainingExample:
+def example_for(
+    ctx: ServiceContext, validated: transcripts_pb2.ValidatedTranscript
+) -> events_pb2.TrainingExample:
     require(validated, "segment.segment_id", "context.recording_id")
     segment = validated.segment
     return events_pb2.TrainingExample(
@@ -44,12 +46,18 @@ def example_for(ctx: ServiceContext, validated: transcripts_pb2.ValidatedTranscr
 
 
 def make_handler(ctx: ServiceContext) -> Handler:
-    def handle_validated(session: Session,
-                         inbound: Inbound[transcripts_pb2.ValidatedTranscript]) -> list[Outbound]:
+    def handle_validated(
+        session: Session, inbound: Inbound[transcripts_pb2.ValidatedTranscript]
+    ) -> list[Outbound]:
         example = example_for(ctx, inbound.message)
-        save_segment_state(session, segment_id=example.segment_id,
-                           recording_id=example.context.recording_id, state="exported",
-                           message=example, source_message_id=inbound.message_id)
+        save_segment_state(
+            session,
+            segment_id=example.segment_id,
+            recording_id=example.context.recording_id,
+            state="exported",
+            message=example,
+            source_message_id=inbound.message_id,
+        )
         return [Outbound(TRAINING_EXAMPLES.name, example, key=example.context.recording_id)]
 
     return handle_validated

@@ -13,7 +13,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
-    def GetExample(self, request: feedback_pb2.GetExampleRequest,
-                   context: grpc.ServicerContext) -> events_pb2.TrainingExample:
-        return get_or_abort(self._ctx.sessions, request.segment_id,
-                            events_pb2.TrainingExample, context)
+    def GetExample(
+        self, request: feedback_pb2.GetExampleRequest, context: grpc.ServicerContext
+    ) -> events_pb2.TrainingExample:
+        return get_or_abort(self._ctx.sessions, request.segment_id, events_pb2.TrainingExample, context)

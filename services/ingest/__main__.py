@@ -14,9 +14,14 @@ def build(settings: IngestSettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
         subscriptions=lambda ctx: [Subscription(AUDIO_CHUNKS.name, make_handler(ctx))],
-        grpc_services=lambda ctx: [GrpcService.of(
-            ingest_pb2, "IngestService", IngestServicer(ctx),
-            ingest_pb2_grpc.add_IngestServiceServicer_to_server)],
+        grpc_services=lambda ctx: [
+            GrpcService.of(
+                ingest_pb2,
+                "IngestService",
+                IngestServicer(ctx),
+                ingest_pb2_grpc.add_IngestServiceServicer_to_server,
+            )
+        ],
     )
 
 

@@ -14,8 +14,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
-    def GetStream(self, request: ingest_pb2.GetStreamRequest,
-                  context: grpc.ServicerContext) -> ingest_pb2.StreamStatus:
+    def GetStream(
+        self, request: ingest_pb2.GetStreamRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.StreamStatus:
         if not request.stream_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "stream_id is required")
         with self._ctx.sessions() as session:

@@ -14,9 +14,14 @@ def build(settings: QualitySettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
         subscriptions=lambda ctx: [Subscription(TRANSCRIPTS_DRAFT.name, make_handler(ctx))],
-        grpc_services=lambda ctx: [GrpcService.of(
-            quality_pb2, "QualityService", QualityServicer(ctx),
-            quality_pb2_grpc.add_QualityServiceServicer_to_server)],
+        grpc_services=lambda ctx: [
+            GrpcService.of(
+                quality_pb2,
+                "QualityService",
+                QualityServicer(ctx),
+                quality_pb2_grpc.add_QualityServiceServicer_to_server,
+            )
+        ],
     )
 
 

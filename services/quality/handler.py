@@ -34,9 +34,14 @@ def verdict_for(ctx: ServiceContext, draft: transcripts_pb2.DraftTranscript) -> 
 def make_handler(ctx: ServiceContext) -> Handler:
     def handle_draft(session: Session, inbound: Inbound[transcripts_pb2.DraftTranscript]) -> list[Outbound]:
         verdict = verdict_for(ctx, inbound.message)
-        save_segment_state(session, segment_id=verdict.draft.segment.segment_id,
-                           recording_id=verdict.context.recording_id, state="routed",
-                           message=verdict, source_message_id=inbound.message_id)
+        save_segment_state(
+            session,
+            segment_id=verdict.draft.segment.segment_id,
+            recording_id=verdict.context.recording_id,
+            state="routed",
+            message=verdict,
+            source_message_id=inbound.message_id,
+        )
         return [Outbound(TRANSCRIPTS_QA.name, verdict, key=verdict.context.recording_id)]
 
     return handle_draft

@@ -13,6 +13,7 @@ class QualityServicer(quality_pb2_grpc.QualityServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
-    def GetVerdict(self, request: quality_pb2.GetVerdictRequest,
-                   context: grpc.ServicerContext) -> transcripts_pb2.QaVerdict:
+    def GetVerdict(
+        self, request: quality_pb2.GetVerdictRequest, context: grpc.ServicerContext
+    ) -> transcripts_pb2.QaVerdict:
         return get_or_abort(self._ctx.sessions, request.segment_id, transcripts_pb2.QaVerdict, context)

@@ -17,8 +17,11 @@ from typing import Protocol
 from shared.settings import TokenSpec
 
 # Probes and tooling must work without a token.
-PUBLIC_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
-                   "grpc.reflection.v1.ServerReflection")
+PUBLIC_SERVICES = (
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "grpc.reflection.v1.ServerReflection",
+)
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,7 @@ class AccessPolicy:
         if principal is None:
             if not self.required:
                 return ANONYMOUS
-            raise Unauthenticated(
-                "missing or unknown token: send metadata 'authorization: Bearer <token>'"
-            )
+            raise Unauthenticated("missing or unknown token: send metadata 'authorization: Bearer <token>'")
         roles = self.method_roles.get(method)
         if roles and not principal.has_any_role(roles):
             raise PermissionDenied(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent import futures
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +36,9 @@ class GrpcService:
     register: Callable[[Any, grpc.Server], None]
 
     @classmethod
-    def of(cls, pb2_module: Any, short_name: str, servicer: Any,
-           register: Callable[[Any, grpc.Server], None]) -> GrpcService:
+    def of(
+        cls, pb2_module: Any, short_name: str, servicer: Any, register: Callable[[Any, grpc.Server], None]
+    ) -> GrpcService:
         return cls(pb2_module.DESCRIPTOR.services_by_name[short_name].full_name, servicer, register)
 
 
@@ -131,9 +132,7 @@ class RunningServer:
 
     def set_serving(self, serving: bool) -> None:
         status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ["", *self.service_names]:
             self.health.set(name, status)

@@ -31,7 +31,9 @@ def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = 4, replication: int = 1) -> list[str]:
+def ensure_topics(
+    bootstrap: str, names: Iterable[str], partitions: int = 4, replication: int = 1
+) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
     wait_for_broker(bootstrap)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="voxloop-admin")

@@ -202,8 +202,13 @@ class ConsumerWorker:
             except InvalidMessage as exc:
                 return self._dead_letter(record, message_id, trace_id, "validation", str(exc), attempt)
             except Exception as exc:
-                log.warning("handler failed", topic=record.topic, message_id=message_id,
-                            attempt=attempt, error=repr(exc))
+                log.warning(
+                    "handler failed",
+                    topic=record.topic,
+                    message_id=message_id,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
                 if attempt == cfg.max_attempts:
                     reason = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
                     return self._dead_letter(record, message_id, trace_id, "handler", reason, attempt)
@@ -213,16 +218,28 @@ class ConsumerWorker:
         return outcome
 
     def _seen(self, session: Session, message_id: str) -> bool:
-        return session.scalar(
-            select(InboxEntry.message_id).where(
-                InboxEntry.group_id == self._config.group_id, InboxEntry.message_id == message_id
+        return (
+            session.scalar(
+                select(InboxEntry.message_id).where(
+                    InboxEntry.group_id == self._config.group_id, InboxEntry.message_id == message_id
+                )
             )
-        ) is not None
+            is not None
+        )
 
-    def _record_inbox(self, session: Session, inbound_id: str, topic: str, partition: int,
-                      offset: int, outcome: str) -> None:
-        session.add(InboxEntry(group_id=self._config.group_id, message_id=inbound_id, topic=topic,
-                               partition=partition, offset=offset, outcome=outcome))
+    def _record_inbox(
+        self, session: Session, inbound_id: str, topic: str, partition: int, offset: int, outcome: str
+    ) -> None:
+        session.add(
+            InboxEntry(
+                group_id=self._config.group_id,
+                message_id=inbound_id,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                outcome=outcome,
+            )
+        )
 
     def _handle_once(self, handler: Handler, inbound: Inbound[Any]) -> str:
         with self._sessions.begin() as session:
@@ -230,17 +247,30 @@ class ConsumerWorker:
                 log.info("duplicate skipped", topic=inbound.topic, message_id=inbound.message_id)
                 return "duplicate"
             outbound = handler(session, inbound)
-            self._record_inbox(session, inbound.message_id, inbound.topic, inbound.partition,
-                               inbound.offset, "handled")
+            self._record_inbox(
+                session, inbound.message_id, inbound.topic, inbound.partition, inbound.offset, "handled"
+            )
             enqueue(session, outbound, inbound.trace_id, self._config.service)
         if outbound:
             self._on_enqueued()
-        log.info("handled", topic=inbound.topic, message_id=inbound.message_id,
-                 trace_id=inbound.trace_id, published=[o.topic for o in outbound])
+        log.info(
+            "handled",
+            topic=inbound.topic,
+            message_id=inbound.message_id,
+            trace_id=inbound.trace_id,
+            published=[o.topic for o in outbound],
+        )
         return "handled"
 
-    def _dead_letter(self, record: ConsumerRecord, message_id: str, trace_id: str,
-                     error_type: str, reason: str, attempts: int) -> str:
+    def _dead_letter(
+        self,
+        record: ConsumerRecord,
+        message_id: str,
+        trace_id: str,
+        error_type: str,
+        reason: str,
+        attempts: int,
+    ) -> str:
         cfg = self._config
         failed_at = Timestamp()
         failed_at.GetCurrentTime()
@@ -261,12 +291,20 @@ class ConsumerWorker:
         with self._sessions.begin() as session:
             if self._seen(session, message_id):
                 return "duplicate"
-            self._record_inbox(session, message_id, record.topic, record.partition, record.offset,
-                               "dead_lettered")
+            self._record_inbox(
+                session, message_id, record.topic, record.partition, record.offset, "dead_lettered"
+            )
             dead = Outbound(record.topic + DEAD_LETTER_SUFFIX, letter, message_id=f"dlq-{message_id}")
             enqueue(session, [dead], trace_id, cfg.service)
         self._on_enqueued()
-        log.error("dead-lettered", topic=record.topic, partition=record.partition,
-                  offset=record.offset, message_id=message_id, error_type=error_type, reason=reason)
+        log.error(
+            "dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            message_id=message_id,
+            error_type=error_type,
+            reason=reason,
+        )
         metrics.MESSAGES.labels(cfg.service, record.topic, "dead_lettered").inc()
         return "dead_lettered"

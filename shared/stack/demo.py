@@ -40,10 +40,16 @@ def tone_pcm16(seconds: float = 1.0, hz: float = 440.0, rate: int = 16_000) -> b
 def demo_chunk(stream_id: str | None = None) -> audio_pb2.AudioChunk:
     stream_id = stream_id or f"demo-{uuid.uuid4().hex[:8]}"
     return audio_pb2.AudioChunk(
-        stream_id=stream_id, sequence=0, final=True, data=tone_pcm16(),
-        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16_000, channels=1,
-        context=common_pb2.RecordingContext(recording_id=stream_id, tenant_id="demo",
-                                            language_hint="en", domain="general"),
+        stream_id=stream_id,
+        sequence=0,
+        final=True,
+        data=tone_pcm16(),
+        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,
+        sample_rate_hz=16_000,
+        channels=1,
+        context=common_pb2.RecordingContext(
+            recording_id=stream_id, tenant_id="demo", language_hint="en", domain="general"
+        ),
     )
 
 
@@ -59,18 +65,48 @@ def trace_hops(grpc_ports: dict[str, int], token: str, stream_id: str, segment_i
     """Ask each service, over its own gRPC API, what it recorded for the segment."""
     metadata = (("authorization", f"Bearer {token}"),)
     calls: list[tuple[str, str, object, object, object]] = [
-        ("ingest", "GetStream", ingest_pb2_grpc.IngestServiceStub,
-         ingest_pb2.GetStreamRequest(stream_id=stream_id), "GetStream"),
-        ("asr", "GetDraft", asr_pb2_grpc.AsrServiceStub,
-         asr_pb2.GetDraftRequest(segment_id=segment_id), "GetDraft"),
-        ("quality", "GetVerdict", quality_pb2_grpc.QualityServiceStub,
-         quality_pb2.GetVerdictRequest(segment_id=segment_id), "GetVerdict"),
-        ("dispatch", "GetTask", dispatch_pb2_grpc.DispatchServiceStub,
-         dispatch_pb2.GetTaskRequest(segment_id=segment_id), "GetTask"),
-        ("annotate", "GetAnnotation", annotate_pb2_grpc.AnnotateServiceStub,
-         annotate_pb2.GetAnnotationRequest(segment_id=segment_id), "GetAnnotation"),
-        ("feedback", "GetExample", feedback_pb2_grpc.FeedbackServiceStub,
-         feedback_pb2.GetExampleRequest(segment_id=segment_id), "GetExample"),
+        (
+            "ingest",
+            "GetStream",
+            ingest_pb2_grpc.IngestServiceStub,
+            ingest_pb2.GetStreamRequest(stream_id=stream_id),
+            "GetStream",
+        ),
+        (
+            "asr",
+            "GetDraft",
+            asr_pb2_grpc.AsrServiceStub,
+            asr_pb2.GetDraftRequest(segment_id=segment_id),
+            "GetDraft",
+        ),
+        (
+            "quality",
+            "GetVerdict",
+            quality_pb2_grpc.QualityServiceStub,
+            quality_pb2.GetVerdictRequest(segment_id=segment_id),
+            "GetVerdict",
+        ),
+        (
+            "dispatch",
+            "GetTask",
+            dispatch_pb2_grpc.DispatchServiceStub,
+            dispatch_pb2.GetTaskRequest(segment_id=segment_id),
+            "GetTask",
+        ),
+        (
+            "annotate",
+            "GetAnnotation",
+            annotate_pb2_grpc.AnnotateServiceStub,
+            annotate_pb2.GetAnnotationRequest(segment_id=segment_id),
+            "GetAnnotation",
+        ),
+        (
+            "feedback",
+            "GetExample",
+            feedback_pb2_grpc.FeedbackServiceStub,
+            feedback_pb2.GetExampleRequest(segment_id=segment_id),
+            "GetExample",
+        ),
     ]
     hops = []
     for service, rpc, stub_cls, request, method in calls:
@@ -108,10 +144,13 @@ def run_demo(bootstrap: str, timeout_s: float = 60.0) -> tuple[audio_pb2.AudioCh
     publish(bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
 
     def arrived(received: list[Received]) -> bool:
-        topics = {r.topic for r in received if getattr(r.message, "segment_id", "") == segment_id
-                  or getattr(getattr(r.message, "segment", None), "segment_id", "") == segment_id}
+        topics = {
+            r.topic
+            for r in received
+            if getattr(r.message, "segment_id", "") == segment_id
+            or getattr(getattr(r.message, "segment", None), "segment_id", "") == segment_id
+        }
         return {TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name} <= topics
 
-    received = collect(bootstrap, [TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name], arrived,
-                       timeout_s)
+    received = collect(bootstrap, [TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name], arrived, timeout_s)
     return chunk, received

@@ -22,17 +22,25 @@ class Received:
     message: Message
 
 
-def publish(bootstrap: str, topic: str, messages: Iterable[Message], key: str | None = None,
-            trace_id: str | None = None) -> list[str]:
+def publish(
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[Message],
+    key: str | None = None,
+    trace_id: str | None = None,
+) -> list[str]:
     """Produce protobuf messages with fresh message ids (acks=all); return the ids."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     ids = []
     try:
         for message in messages:
             message_id = codec.new_id()
-            producer.send(topic, key=key.encode() if key else None, value=codec.encode(message),
-                          headers=codec.make_headers(message, message_id, trace_id or message_id,
-                                                     "probe"))
+            producer.send(
+                topic,
+                key=key.encode() if key else None,
+                value=codec.encode(message),
+                headers=codec.make_headers(message, message_id, trace_id or message_id, "probe"),
+            )
             ids.append(message_id)
         producer.flush(timeout=30)
     finally:
@@ -49,14 +57,20 @@ def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = No
         producer.close()
 
 
-def collect(bootstrap: str, topics: list[str], until: Callable[[list[Received]], bool],
-            timeout_s: float = 60.0, decode_as: type[Message] | None = None) -> list[Received]:
+def collect(
+    bootstrap: str,
+    topics: list[str],
+    until: Callable[[list[Received]], bool],
+    timeout_s: float = 60.0,
+    decode_as: type[Message] | None = None,
+) -> list[Received]:
     """Read the topics from the beginning (no group) until ``until(received)`` or the timeout.
 
     Values are decoded as their topic's type, or as ``decode_as`` for topics outside the catalogue.
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             auto_offset_reset="earliest", group_id=None)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", group_id=None
+    )
     consumer.subscribe(topics)
     received: list[Received] = []
     deadline = time.monotonic() + timeout_s
@@ -64,13 +78,18 @@ def collect(bootstrap: str, topics: list[str], until: Callable[[list[Received]],
         while time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():
                 for r in records:
-                    received.append(Received(
-                        r.topic, r.partition, r.offset,
-                        codec.header(r.headers, codec.MESSAGE_ID) or "",
-                        codec.header(r.headers, codec.TRACE_ID) or "",
-                        decode_as.FromString(r.value) if decode_as
-                        else codec.decode(r.topic, r.value, r.headers),
-                    ))
+                    received.append(
+                        Received(
+                            r.topic,
+                            r.partition,
+                            r.offset,
+                            codec.header(r.headers, codec.MESSAGE_ID) or "",
+                            codec.header(r.headers, codec.TRACE_ID) or "",
+                            decode_as.FromString(r.value)
+                            if decode_as
+                            else codec.decode(r.topic, r.value, r.headers),
+                        )
+                    )
             if until(received):
                 return received
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,7 +103,10 @@ def start_broker(port: int, log_path: Path, timeout_s: float = 15.0) -> ProcessI
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     deadline = time.monotonic() + timeout_s
     while not port_open(port):
@@ -139,7 +143,10 @@ def start_service(
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     return ProcessInfo(name, proc.pid, str(log_path), grpc_port, metrics_port, instance_id)
@@ -162,7 +169,6 @@ def stop_process(pid: int, timeout_s: float = 20.0) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    # Not our child (started by another terminal): nothing to reap.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child (started by another terminal): nothing to reap

@@ -79,8 +79,10 @@ def up(
     home = home.resolve()
     existing = StackState.load(home)
     if existing and pid_alive(existing.broker.pid):
-        raise StackError(f"a stack is already running from {home} (broker pid {existing.broker.pid}); "
-                         "run `voxloop down` first")
+        raise StackError(
+            f"a stack is already running from {home} (broker pid {existing.broker.pid}); "
+            "run `voxloop down` first"
+        )
     ports = ports or StackPorts.defaults()
     if port_open(ports.broker):
         raise StackError(f"port {ports.broker} is taken; choose another with --broker-port")
@@ -95,8 +97,9 @@ def up(
     ensure_topics(bootstrap, all_topic_names())
     env = {**auth_env(home), **(extra_env or {})}
     for name in services:
-        state.services.append(start_service(name, home, bootstrap, ports.grpc[name],
-                                            ports.metrics[name], env))
+        state.services.append(
+            start_service(name, home, bootstrap, ports.grpc[name], ports.metrics[name], env)
+        )
     state.save()
     pending = {s.name: s for s in state.services}
     deadline = time.monotonic() + timeout_s
@@ -128,13 +131,31 @@ def status(home: Path) -> list[ProcessStatus]:
     state = StackState.load(home.resolve())
     if state is None:
         return []
-    rows = [ProcessStatus("broker", state.broker.pid, pid_alive(state.broker.pid), None,
-                          state.broker.grpc_port, 0, state.broker.log)]
+    rows = [
+        ProcessStatus(
+            "broker",
+            state.broker.pid,
+            pid_alive(state.broker.pid),
+            None,
+            state.broker.grpc_port,
+            0,
+            state.broker.log,
+        )
+    ]
     for proc in state.services:
         alive = pid_alive(proc.pid)
         healthy = alive and check(f"127.0.0.1:{proc.grpc_port}", timeout_s=1)
-        rows.append(ProcessStatus(proc.instance_id or proc.name, proc.pid, alive, healthy,
-                                  proc.grpc_port, proc.metrics_port, proc.log))
+        rows.append(
+            ProcessStatus(
+                proc.instance_id or proc.name,
+                proc.pid,
+                alive,
+                healthy,
+                proc.grpc_port,
+                proc.metrics_port,
+                proc.log,
+            )
+        )
     return rows
 
 

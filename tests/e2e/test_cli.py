@@ -14,8 +14,9 @@ pytestmark = pytest.mark.e2e
 
 def voxloop(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VOXLOOP_HOME": str(home), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, text=True,
-                          capture_output=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args], env=env, text=True, capture_output=True, timeout=180
+    )
 
 
 def test_up_status_down_from_separate_processes(tmp_path: Path) -> None:

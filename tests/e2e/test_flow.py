@@ -16,9 +16,9 @@ from shared.stack.demo import demo_chunk, trace_hops
 from shared.stack.probe import collect, publish, publish_raw
 from shared.topics import (
     AUDIO_CHUNKS,
+    BY_NAME,
     TRAINING_EXAMPLES,
     TRANSCRIPTS_VALIDATED,
-    BY_NAME,
 )
 from tests.e2e.conftest import grpc_port, service_db
 
@@ -42,13 +42,21 @@ def _segment_of(message: object) -> str:
 def test_chunk_reaches_validated_with_every_hop_recorded(running_stack) -> None:  # type: ignore[no-untyped-def]
     chunk = demo_chunk()
     segment_id = segment_id_for(chunk.stream_id, 0)
-    publish(running_stack.bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id,
-            trace_id=f"trace-{chunk.stream_id}")
+    publish(
+        running_stack.bootstrap,
+        AUDIO_CHUNKS.name,
+        [chunk],
+        key=chunk.stream_id,
+        trace_id=f"trace-{chunk.stream_id}",
+    )
 
     received = collect(
-        running_stack.bootstrap, [TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name],
-        lambda rs: {r.topic for r in rs if _segment_of(r.message) == segment_id}
-        >= {TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name},
+        running_stack.bootstrap,
+        [TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name],
+        lambda rs: (
+            {r.topic for r in rs if _segment_of(r.message) == segment_id}
+            >= {TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name}
+        ),
         timeout_s=60,
     )
     mine = [r for r in received if _segment_of(r.message) == segment_id]
@@ -67,8 +75,9 @@ def test_chunk_reaches_validated_with_every_hop_recorded(running_stack) -> None:
         db = service_db(running_stack, service)
         row = db.execute("SELECT state FROM segment_records WHERE segment_id = ?", (segment_id,)).fetchone()
         assert row == (state,), f"{service} recorded {row}, expected {state}"
-        handled = db.execute("SELECT count(*) FROM inbox WHERE topic = ? AND outcome = 'handled'",
-                             (topic,)).fetchone()[0]
+        handled = db.execute(
+            "SELECT count(*) FROM inbox WHERE topic = ? AND outcome = 'handled'", (topic,)
+        ).fetchone()[0]
         assert handled >= 1, f"{service} has no inbox entry for {topic}"
         unsent = db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
         assert unsent == 0, f"{service} left {unsent} outbox rows unsent"
@@ -83,8 +92,12 @@ def test_task_events_published_for_the_human_review_route(running_stack) -> None
     chunk = demo_chunk()
     segment_id = segment_id_for(chunk.stream_id, 0)
     publish(running_stack.bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
-    received = collect(running_stack.bootstrap, ["tasks.events.v1"],
-                       lambda rs: sum(r.message.segment_id == segment_id for r in rs) >= 2, 60)
+    received = collect(
+        running_stack.bootstrap,
+        ["tasks.events.v1"],
+        lambda rs: sum(r.message.segment_id == segment_id for r in rs) >= 2,
+        60,
+    )
     states = [r.message.to_state for r in received if r.message.segment_id == segment_id]
     assert states == [events_pb2.TASK_STATE_QUEUED, events_pb2.TASK_STATE_DONE]
 
@@ -103,8 +116,9 @@ def test_malformed_message_goes_to_dead_letter_and_consumer_keeps_going(running_
     def is_mine(letter: events_pb2.DeadLetter) -> bool:
         return letter.key == marker and letter.service == service
 
-    letters = collect(running_stack.bootstrap, [topic + ".dlq"],
-                      lambda rs: sum(is_mine(r.message) for r in rs) >= 2, 60)
+    letters = collect(
+        running_stack.bootstrap, [topic + ".dlq"], lambda rs: sum(is_mine(r.message) for r in rs) >= 2, 60
+    )
     mine = [r.message for r in letters if is_mine(r.message)]
     assert {m.error_type for m in mine} == {"decode", "validation"}
     for letter in mine:
@@ -120,8 +134,12 @@ def test_malformed_message_goes_to_dead_letter_and_consumer_keeps_going(running_
     chunk = demo_chunk()
     segment_id = segment_id_for(chunk.stream_id, 0)
     publish(running_stack.bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
-    got = collect(running_stack.bootstrap, [TRAINING_EXAMPLES.name],
-                  lambda rs: any(r.message.segment_id == segment_id for r in rs), 60)
+    got = collect(
+        running_stack.bootstrap,
+        [TRAINING_EXAMPLES.name],
+        lambda rs: any(r.message.segment_id == segment_id for r in rs),
+        60,
+    )
     assert any(r.message.segment_id == segment_id for r in got)
 
 

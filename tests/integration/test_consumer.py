@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: str) -> None:
     run = uuid.uuid4().hex[:8]
-    source, sink = f"audio.chunks.v1", f"test.sink.{run}"
+    source, sink = "audio.chunks.v1", f"test.sink.{run}"
     ensure_topics(broker, [source, source + ".dlq", sink])
     engine = make_engine(db_url)
     upgrade(engine)
@@ -43,9 +43,13 @@ def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: 
     producer = make_producer(broker, "test")
     relay = OutboxRelay(sessions, producer, "test", "test-0", poll_interval_s=0.05)
     worker = ConsumerWorker(
-        ConsumerConfig(bootstrap=broker, group_id=f"group-{run}", service="test", instance_id="0",
-                       max_attempts=2),
-        [Subscription(source, handler)], sessions, on_enqueued=relay.notify)
+        ConsumerConfig(
+            bootstrap=broker, group_id=f"group-{run}", service="test", instance_id="0", max_attempts=2
+        ),
+        [Subscription(source, handler)],
+        sessions,
+        on_enqueued=relay.notify,
+    )
     relay.start()
     worker.start()
     try:
@@ -55,17 +59,28 @@ def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: 
             producer.send(source, value=codec.encode(good), headers=same_id)
         for suffix in ("invalid", "crash"):
             bad = audio_pb2.AudioChunk(stream_id=f"{run}-{suffix}", data=b"x")
-            producer.send(source, value=codec.encode(bad), headers=codec.make_headers(bad, f"{run}-{suffix}", "t", "test"))
+            producer.send(
+                source,
+                value=codec.encode(bad),
+                headers=codec.make_headers(bad, f"{run}-{suffix}", "t", "test"),
+            )
         producer.flush()
         publish_raw(broker, source, b"\x0a\xff\xff" + run.encode(), key=run.encode())
         after = audio_pb2.AudioChunk(stream_id=f"{run}-after", data=b"x")
-        producer.send(source, value=codec.encode(after), headers=codec.make_headers(after, f"{run}-m2", "t", "test"))
+        producer.send(
+            source, value=codec.encode(after), headers=codec.make_headers(after, f"{run}-m2", "t", "test")
+        )
         producer.flush()
 
-        outputs = collect(broker, [sink], lambda rs: len(rs) >= 2, timeout_s=45,
-                          decode_as=audio_pb2.AudioChunk)
-        letters = collect(broker, [source + ".dlq"],
-                          lambda rs: sum(run.encode() in r.message.value for r in rs) >= 3, timeout_s=45)
+        outputs = collect(
+            broker, [sink], lambda rs: len(rs) >= 2, timeout_s=45, decode_as=audio_pb2.AudioChunk
+        )
+        letters = collect(
+            broker,
+            [source + ".dlq"],
+            lambda rs: sum(run.encode() in r.message.value for r in rs) >= 3,
+            timeout_s=45,
+        )
     finally:
         worker.stop()
         relay.stop()
@@ -79,6 +94,9 @@ def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: 
     assert "RuntimeError: handler bug" in mine["handler"].reason and mine["handler"].attempts == 2
     assert mine["validation"].reason == "stream says it is invalid"
     with sessions() as s:
-        outcomes = dict(s.execute(select(InboxEntry.message_id, InboxEntry.outcome)
-                                  .where(InboxEntry.group_id == f"group-{run}")).all())
+        outcomes = dict(
+            s.execute(
+                select(InboxEntry.message_id, InboxEntry.outcome).where(InboxEntry.group_id == f"group-{run}")
+            ).all()
+        )
     assert outcomes[f"{run}-m1"] == "handled" and outcomes[f"{run}-crash"] == "dead_lettered"

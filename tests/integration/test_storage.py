@@ -56,10 +56,19 @@ def test_outbox_relay_publishes_each_row_once_with_two_relays(db_url: str, broke
     upgrade(engine)
     sessions = make_session_factory(engine)
     with sessions.begin() as s:
-        ids = enqueue(s, [Outbound(topic, audio_pb2.AudioChunk(stream_id=f"s{i}", sequence=i), key=f"s{i}")
-                          for i in range(40)], trace_id="trace", producer="test")
-    relays = [OutboxRelay(sessions, make_producer(broker, f"relay-{i}"), "test", f"relay-{i}",
-                          batch_size=7) for i in range(2)]
+        ids = enqueue(
+            s,
+            [
+                Outbound(topic, audio_pb2.AudioChunk(stream_id=f"s{i}", sequence=i), key=f"s{i}")
+                for i in range(40)
+            ],
+            trace_id="trace",
+            producer="test",
+        )
+    relays = [
+        OutboxRelay(sessions, make_producer(broker, f"relay-{i}"), "test", f"relay-{i}", batch_size=7)
+        for i in range(2)
+    ]
     threads = [threading.Thread(target=r.relay_once) for r in relays]
     for t in threads:
         t.start()
@@ -69,10 +78,13 @@ def test_outbox_relay_publishes_each_row_once_with_two_relays(db_url: str, broke
         while relay.relay_once():
             pass
     with sessions() as s:
-        assert s.scalar(select(func.count()).select_from(OutboxEntry).where(OutboxEntry.sent_at.is_(None))) == 0
+        assert (
+            s.scalar(select(func.count()).select_from(OutboxEntry).where(OutboxEntry.sent_at.is_(None))) == 0
+        )
         attempts = s.scalars(select(OutboxEntry.attempts)).all()
     assert set(attempts) == {1}, "every row sent exactly once"
-    received = collect(broker, [topic], lambda rs: len(rs) >= 40, timeout_s=30,
-                       decode_as=audio_pb2.AudioChunk)
+    received = collect(
+        broker, [topic], lambda rs: len(rs) >= 40, timeout_s=30, decode_as=audio_pb2.AudioChunk
+    )
     assert sorted(r.message_id for r in received) == sorted(ids)
     assert {r.trace_id for r in received} == {"trace"}

@@ -27,14 +27,27 @@ class EchoDispatch(dispatch_pb2_grpc.DispatchServiceServicer):
 
 @pytest.fixture
 def server() -> Iterator[RunningServer]:
-    tokens = StaticTokens([
-        TokenSpec(sha256=hash_token("lead-token"), subject="lea", roles=["qa_lead"]),
-        TokenSpec(sha256=hash_token("annotator-token"), subject="ann", roles=["annotator"]),
-    ])
+    tokens = StaticTokens(
+        [
+            TokenSpec(sha256=hash_token("lead-token"), subject="lea", roles=["qa_lead"]),
+            TokenSpec(sha256=hash_token("annotator-token"), subject="ann", roles=["annotator"]),
+        ]
+    )
     running = start_server(
-        "test", [GrpcService.of(dispatch_pb2, "DispatchService", EchoDispatch(),
-                                dispatch_pb2_grpc.add_DispatchServiceServicer_to_server)],
-        "127.0.0.1", 0, AccessPolicy(method_roles={STATS: frozenset({"qa_lead"})}), tokens)
+        "test",
+        [
+            GrpcService.of(
+                dispatch_pb2,
+                "DispatchService",
+                EchoDispatch(),
+                dispatch_pb2_grpc.add_DispatchServiceServicer_to_server,
+            )
+        ],
+        "127.0.0.1",
+        0,
+        AccessPolicy(method_roles={STATS: frozenset({"qa_lead"})}),
+        tokens,
+    )
     yield running
     running.stop(0)
 
@@ -51,14 +64,17 @@ def call(server: RunningServer, token: str | None, method: str = "stats"):  # ty
 def test_roles_and_tokens(server: RunningServer) -> None:
     assert dict(call(server, "lead-token").by_state) == {"lea": 1}
     assert call(server, "annotator-token", "task").task_id == "ann"
-    for token, code in [(None, grpc.StatusCode.UNAUTHENTICATED),
-                        ("forged", grpc.StatusCode.UNAUTHENTICATED),
-                        ("annotator-token", grpc.StatusCode.PERMISSION_DENIED)]:
+    for token, code in [
+        (None, grpc.StatusCode.UNAUTHENTICATED),
+        ("forged", grpc.StatusCode.UNAUTHENTICATED),
+        ("annotator-token", grpc.StatusCode.PERMISSION_DENIED),
+    ]:
         with pytest.raises(grpc.RpcError) as err:
             call(server, token)
         assert err.value.code() == code
-    denied = REGISTRY.get_sample_value("voxloop_grpc_requests_total",
-                                       {"service": "test", "method": STATS, "code": "PERMISSION_DENIED"})
+    denied = REGISTRY.get_sample_value(
+        "voxloop_grpc_requests_total", {"service": "test", "method": STATS, "code": "PERMISSION_DENIED"}
+    )
     assert denied == 1
 
 

@@ -50,7 +50,8 @@ def test_bad_value_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, valu
 
 def test_service_refuses_to_start_with_a_clear_message() -> None:
     env = {**os.environ, "INGEST_GRPC_PORT": "not-a-port"}
-    result = subprocess.run([sys.executable, "-m", "services.ingest"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "services.ingest"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "INGEST_GRPC_PORT" in result.stderr and "valid integer" in result.stderr
