@@ -48,14 +48,16 @@ def rendered() -> dict[str, list[Manifest]]:
 
 
 @pytest.fixture(params=sorted(K8S_OVERLAYS))
-def overlay(request: pytest.FixtureRequest, rendered: dict[str, list[Manifest]]
-            ) -> tuple[str, list[Manifest]]:
+def overlay(
+    request: pytest.FixtureRequest, rendered: dict[str, list[Manifest]]
+) -> tuple[str, list[Manifest]]:
     return request.param, rendered[request.param]
 
 
 @pytest.fixture
-def load_service_settings(monkeypatch: pytest.MonkeyPatch
-                          ) -> Iterator[Callable[[str, Mapping[str, str]], Any]]:
+def load_service_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[[str, Mapping[str, str]], Any]]:
     """Build a service's own settings object from a deployment's environment, so a value the
     service would reject (a bad URL, a port out of range) fails here and not in a cluster."""
     prefixes = ("VOXLOOP_",) + tuple(env_prefix(s) for s in SERVICES)
@@ -64,8 +66,11 @@ def load_service_settings(monkeypatch: pytest.MonkeyPatch
         module = pytest.importorskip(f"services.{service}.settings")
         base = importlib.import_module("shared.settings").ServiceSettings
         classes = [
-            obj for obj in vars(module).values()
-            if isinstance(obj, type) and issubclass(obj, base) and obj is not base
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type)
+            and issubclass(obj, base)
+            and obj is not base
             and getattr(obj, "service_name", None) == service
         ]
         assert len(classes) == 1, f"services.{service}.settings: expected one settings class"

@@ -24,8 +24,15 @@ SUPPORTED_KUSTOMIZATION_KEYS = frozenset(
 )
 # Kinds the namespace transformer leaves alone (the ones k8s/ could plausibly hold).
 CLUSTER_SCOPED_KINDS = frozenset(
-    {"Namespace", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
-     "CustomResourceDefinition", "PriorityClass"}
+    {
+        "Namespace",
+        "PersistentVolume",
+        "StorageClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "PriorityClass",
+    }
 )
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "Job", "CronJob"})
 
@@ -97,7 +104,8 @@ def _check_unique_ids(manifests: list[Manifest], where: Path) -> None:
 def _apply_patch(manifests: list[Manifest], patch: Manifest, where: Path) -> None:
     """Strategic-merge patch matched by apiVersion, kind and name (as kustomize does)."""
     matches = [
-        m for m in manifests
+        m
+        for m in manifests
         if m["apiVersion"] == patch["apiVersion"]
         and m["kind"] == patch["kind"]
         and m["metadata"]["name"] == patch["metadata"]["name"]
@@ -137,8 +145,10 @@ def strategic_merge(base: Any, patch: Any) -> Any:
 
 
 def _is_named_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(item, dict) and "name" in item for item in value
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) and "name" in item for item in value)
     )
 
 
@@ -184,15 +194,18 @@ def _set_image(manifests: list[Manifest], rule: Mapping[str, str], where: Path) 
                 c["image"] = f"{name}@{rule['digest']}"
             elif "newTag" in rule:
                 c["image"] = f"{name}:{rule['newTag']}"
+            elif tag is None:
+                c["image"] = name
             else:
-                c["image"] = name + (tag if tag and tag.startswith("@") else f":{tag}" if tag else "")
+                c["image"] = name + (tag if tag.startswith("@") else f":{tag}")
     if not hits:
         raise KustomizeError(f"{where}: image rule {rule['name']!r} matches no container")
 
 
 def _set_replicas(manifests: list[Manifest], rule: Mapping[str, Any], where: Path) -> None:
     matches = [
-        m for m in manifests
+        m
+        for m in manifests
         if m["kind"] in {"Deployment", "StatefulSet", "ReplicaSet"}
         and m["metadata"]["name"] == rule["name"]
     ]
@@ -260,12 +273,15 @@ def container_environment(
         except (LookupError, KeyError):
             if ref.get("optional"):
                 continue
-            raise LookupError(f"{var['name']}: no key {ref['key']!r} in {kind}/{ref['name']}")
+            raise LookupError(
+                f"{var['name']}: no key {ref['key']!r} in {kind}/{ref['name']}"
+            ) from None
     return env
 
 
 def expand_references(text: str, env: Mapping[str, str]) -> str:
     """Kubernetes $(VAR) expansion: known variables are replaced, $$ escapes, others stay."""
+
     def replace(match: re.Match[str]) -> str:
         if match[0] == "$$":
             return "$"

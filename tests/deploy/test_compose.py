@@ -39,13 +39,22 @@ def schema_errors(validator: Any, document: dict[str, Any]) -> list[str]:
 def parse_port(spec: str | dict[str, Any]) -> tuple[str, int, int, str]:
     """(host_ip, published, target, protocol) from the short or long port syntax."""
     if isinstance(spec, dict):
-        return (spec.get("host_ip", "0.0.0.0"), int(spec["published"]), int(spec["target"]),
-                spec.get("protocol", "tcp"))
-    match = re.fullmatch(r"(?:(?P<ip>[\d.]+):)?(?P<pub>\d+):(?P<target>\d+)(?:/(?P<proto>\w+))?",
-                         spec)
+        return (
+            spec.get("host_ip", "0.0.0.0"),
+            int(spec["published"]),
+            int(spec["target"]),
+            spec.get("protocol", "tcp"),
+        )
+    match = re.fullmatch(
+        r"(?:(?P<ip>[\d.]+):)?(?P<pub>\d+):(?P<target>\d+)(?:/(?P<proto>\w+))?", spec
+    )
     assert match, f"port {spec!r}: use HOST_IP:PUBLISHED:TARGET (ranges are not used here)"
-    return (match["ip"] or "0.0.0.0", int(match["pub"]), int(match["target"]),
-            match["proto"] or "tcp")
+    return (
+        match["ip"] or "0.0.0.0",
+        int(match["pub"]),
+        int(match["target"]),
+        match["proto"] or "tcp",
+    )
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -56,6 +65,7 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 
 # --- the Compose Specification ---------------------------------------------------------------
+
 
 def test_file_matches_the_compose_specification(compose: dict[str, Any], compose_validator: Any):
     assert schema_errors(compose_validator, compose) == []
@@ -73,14 +83,23 @@ def test_file_matches_with_variables_set(compose_raw: dict[str, Any], compose_va
 @pytest.mark.parametrize(
     "breakage",
     [
-        pytest.param(lambda d: d["services"]["asr"]["depends_on"]["kafka"].update(
-            condition="service_healty"), id="misspelled-condition"),
-        pytest.param(lambda d: d["services"]["ingest"]["healthcheck"].update(tset=["CMD"]),
-                     id="unknown-healthcheck-key"),
-        pytest.param(lambda d: d["services"]["dispatch"].update(ports={"50054": 50051}),
-                     id="ports-as-mapping"),
-        pytest.param(lambda d: d["services"]["kafka"].update(restart=["always"]),
-                     id="restart-not-a-string"),
+        pytest.param(
+            lambda d: d["services"]["asr"]["depends_on"]["kafka"].update(
+                condition="service_healty"
+            ),
+            id="misspelled-condition",
+        ),
+        pytest.param(
+            lambda d: d["services"]["ingest"]["healthcheck"].update(tset=["CMD"]),
+            id="unknown-healthcheck-key",
+        ),
+        pytest.param(
+            lambda d: d["services"]["dispatch"].update(ports={"50054": 50051}),
+            id="ports-as-mapping",
+        ),
+        pytest.param(
+            lambda d: d["services"]["kafka"].update(restart=["always"]), id="restart-not-a-string"
+        ),
         pytest.param(lambda d: d.update(servics={}), id="unknown-top-level-key"),
     ],
 )
@@ -91,6 +110,7 @@ def test_a_broken_copy_is_rejected(compose: dict[str, Any], compose_validator: A
 
 
 # --- what the services need ------------------------------------------------------------------
+
 
 def test_the_six_services_run_their_module_from_one_image(compose: dict[str, Any]):
     services = compose["services"]
@@ -213,8 +233,9 @@ def test_published_ports_are_local_and_do_not_collide(compose: dict[str, Any]):
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_the_service_accepts_its_environment(compose: dict[str, Any], load_service_settings,
-                                             name: str):
+def test_the_service_accepts_its_environment(
+    compose: dict[str, Any], load_service_settings, name: str
+):
     settings = load_service_settings(name, environment(compose["services"][name]))
     assert settings.grpc_port == GRPC_PORT
     assert settings.metrics_port == METRICS_PORT

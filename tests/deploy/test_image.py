@@ -133,13 +133,24 @@ def test_what_the_build_copies_is_in_the_build_context(dockerfile_stages, ignore
 def test_the_build_context_holds_the_package_and_nothing_else(ignore_patterns):
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
-    kept = ["pyproject.toml", project["project"]["readme"], "shared/grpc/healthcheck.py",
-            *(f"{p}/__init__.py" for p in packages)]
+    kept = [
+        "pyproject.toml",
+        project["project"]["readme"],
+        "shared/grpc/healthcheck.py",
+        *(f"{p}/__init__.py" for p in packages),
+    ]
     for path in kept:
         assert not dockerignore_excludes(path, ignore_patterns), f"{path} must reach the build"
-    dropped = [".git/HEAD", ".venv/bin/python", "tests/deploy/test_image.py", "k8s/base/x.yaml",
-               ".voxloop/data/ingest.db", "shared/__pycache__/settings.cpython-311.pyc",
-               "docker-compose.yml", ".env"]
+    dropped = [
+        ".git/HEAD",
+        ".venv/bin/python",
+        "tests/deploy/test_image.py",
+        "k8s/base/x.yaml",
+        ".voxloop/data/ingest.db",
+        "shared/__pycache__/settings.cpython-311.pyc",
+        "docker-compose.yml",
+        ".env",
+    ]
     for path in dropped:
         assert dockerignore_excludes(path, ignore_patterns), f"{path} must stay out of the build"
 

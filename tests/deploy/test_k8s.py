@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -100,6 +99,7 @@ def deployments(manifests: list[Manifest]) -> dict[str, Manifest]:
 
 # --- Kubernetes schemas ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_manifest_is_valid_kubernetes(overlay, version: str):
     name, manifests = overlay
@@ -112,12 +112,14 @@ def test_every_manifest_is_valid_kubernetes(overlay, version: str):
 @pytest.mark.parametrize(
     "breakage",
     [
-        pytest.param(lambda c: c.update(readinessProbes=c.pop("readinessProbe")),
-                     id="misspelled-field"),
+        pytest.param(
+            lambda c: c.update(readinessProbes=c.pop("readinessProbe")), id="misspelled-field"
+        ),
         pytest.param(lambda c: c["ports"][0].update(containerPort="50051"), id="port-as-string"),
         pytest.param(lambda c: c["readinessProbe"]["grpc"].pop("port"), id="probe-without-port"),
-        pytest.param(lambda c: c["resources"]["limits"].update(memory=["4Gi"]),
-                     id="quantity-as-list"),
+        pytest.param(
+            lambda c: c["resources"]["limits"].update(memory=["4Gi"]), id="quantity-as-list"
+        ),
     ],
 )
 def test_a_broken_copy_is_rejected_by_the_schema(rendered, breakage):
@@ -137,6 +139,7 @@ def test_a_broken_copy_is_rejected_by_the_service_checks(rendered):
 
 
 # --- the services --------------------------------------------------------------------------------
+
 
 def test_each_service_has_a_deployment_with_grpc_probes_and_a_service(overlay):
     _, manifests = overlay
@@ -181,7 +184,9 @@ def test_every_reference_resolves(overlay):
             container_environment(c, manifests)  # raises on a missing ConfigMap/Secret/key
         for volume in spec.get("volumes", []):
             if "persistentVolumeClaim" in volume:
-                find(manifests, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+                find(
+                    manifests, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"]
+                )
             if "configMap" in volume:
                 find(manifests, "ConfigMap", volume["configMap"]["name"])
             if "secret" in volume:
@@ -260,7 +265,7 @@ def test_kafka_is_a_single_kraft_node_behind_a_headless_service(overlay):
     advertised = f"PLAINTEXT://kafka-0.{service['metadata']['name']}:9092"
     assert advertised in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     # ...and the services bootstrap through that Service.
-    assert KAFKA_BOOTSTRAP == f"{service['metadata']['name']}:9092"
+    assert f"{service['metadata']['name']}:9092" == KAFKA_BOOTSTRAP
     assert 9092 in {p["port"] for p in service["spec"]["ports"]}
     mounts = {v["mountPath"] for v in container["volumeMounts"]}
     assert env["KAFKA_LOG_DIRS"] in mounts
@@ -276,7 +281,9 @@ def test_postgres_runs_the_same_init_script_as_compose(overlay):
     assert list(init.values()) == [POSTGRES_INIT_SQL.read_text()]
     mounts = {v["name"]: v["mountPath"] for v in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod_spec(postgres)["volumes"]}
-    (init_volume,) = [n for n, v in volumes.items() if v.get("configMap", {}).get("name") == "postgres-init"]
+    (init_volume,) = [
+        n for n, v in volumes.items() if v.get("configMap", {}).get("name") == "postgres-init"
+    ]
     assert mounts[init_volume] == "/docker-entrypoint-initdb.d"
     find(manifests, "Service", "postgres")
 
@@ -304,6 +311,7 @@ def test_the_service_accepts_its_environment(overlay, load_service_settings, nam
 
 # --- the dev overlay -----------------------------------------------------------------------------
 
+
 def test_dev_overlay_runs_one_local_replica_of_each_service(rendered):
     base, dev = deployments(rendered["base"]), deployments(rendered["dev"])
     for name in SERVICES:
@@ -313,7 +321,8 @@ def test_dev_overlay_runs_one_local_replica_of_each_service(rendered):
     pvc = find(rendered["dev"], "PersistentVolumeClaim", "voxloop-blobs")
     assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert find(rendered["base"], "PersistentVolumeClaim", "voxloop-blobs")["spec"][
-        "accessModes"] == ["ReadWriteMany"]
+        "accessModes"
+    ] == ["ReadWriteMany"]
     config = find(rendered["dev"], "ConfigMap", "voxloop-config")["data"]
     assert config["VOXLOOP_LOG_FORMAT"] == "console"
     assert config["VOXLOOP_KAFKA_BOOTSTRAP"] == KAFKA_BOOTSTRAP, "a patch merges, not replaces"
@@ -328,6 +337,7 @@ def test_everything_lands_in_one_namespace(overlay):
 
 
 # --- the renderer itself -------------------------------------------------------------------------
+
 
 def test_renderer_refuses_kustomize_features_it_does_not_implement(tmp_path):
     (tmp_path / "kustomization.yaml").write_text(
@@ -349,8 +359,10 @@ def test_renderer_refuses_a_patch_that_matches_nothing(tmp_path):
 
 
 def test_strategic_merge_merges_named_lists_and_replaces_others():
-    base = {"containers": [{"name": "a", "image": "x", "args": ["1"]}, {"name": "b"}],
-            "accessModes": ["ReadWriteMany"]}
+    base = {
+        "containers": [{"name": "a", "image": "x", "args": ["1"]}, {"name": "b"}],
+        "accessModes": ["ReadWriteMany"],
+    }
     patch = {"containers": [{"name": "a", "args": ["2"]}], "accessModes": ["ReadWriteOnce"]}
     assert strategic_merge(base, patch) == {
         "containers": [{"name": "a", "image": "x", "args": ["2"]}, {"name": "b"}],
