@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db.tables import SegmentRecord
 from shared.kafka import codec
+from shared.kafka.outbox import Outbound
 
 M = TypeVar("M", bound=Message)
 
@@ -36,6 +37,33 @@ def save_segment_state(
     record.payload = codec.encode(message)
     record.source_message_id = source_message_id
     return record
+
+
+def record_and_publish(
+    session: Session,
+    *,
+    topic: str,
+    segment_id: str,
+    recording_id: str,
+    state: str,
+    message: Message,
+    source_message_id: str,
+    version: int = 1,
+) -> Outbound:
+    """The hop's usual step: keep the segment's new state, publish it keyed by recording.
+
+    Keying by recording keeps one recording's segments in one partition, in order.
+    """
+    save_segment_state(
+        session,
+        segment_id=segment_id,
+        recording_id=recording_id,
+        state=state,
+        message=message,
+        source_message_id=source_message_id,
+        version=version,
+    )
+    return Outbound(topic, message, key=recording_id)
 
 
 def load_segment_state(sessions: sessionmaker[Session], segment_id: str, cls: type[M]) -> M | None:

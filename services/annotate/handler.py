@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from protos import common_pb2, transcripts_pb2
 from shared.kafka.consumer import Handler, Inbound, require
 from shared.kafka.outbox import Outbound
-from shared.records import save_segment_state
+from shared.records import record_and_publish
 from shared.service import ServiceContext
 from shared.topics import TRANSCRIPTS_ANNOTATED, TRANSCRIPTS_VALIDATED
 
@@ -44,19 +44,18 @@ def publish_labelled(
         provenance=ctx.provenance(),
         versions=[common_pb2.VersionRef(version=version, kind="validated", provenance=ctx.provenance())],
     )
-    save_segment_state(
-        session,
-        segment_id=segment.segment_id,
-        recording_id=context.recording_id,
-        state="validated",
-        message=validated,
-        source_message_id=inbound_id,
-        version=version,
-    )
-    key = context.recording_id
     return [
-        Outbound(TRANSCRIPTS_ANNOTATED.name, annotated, key=key),
-        Outbound(TRANSCRIPTS_VALIDATED.name, validated, key=key),
+        Outbound(TRANSCRIPTS_ANNOTATED.name, annotated, key=context.recording_id),
+        record_and_publish(
+            session,
+            topic=TRANSCRIPTS_VALIDATED.name,
+            segment_id=segment.segment_id,
+            recording_id=context.recording_id,
+            state="validated",
+            message=validated,
+            source_message_id=inbound_id,
+            version=version,
+        ),
     ]
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from protos import audio_pb2, common_pb2, transcripts_pb2
 from shared.kafka.consumer import Handler, Inbound, require
 from shared.kafka.outbox import Outbound
-from shared.records import save_segment_state
+from shared.records import record_and_publish
 from shared.service import ServiceContext
 from shared.topics import TRANSCRIPTS_DRAFT
 
@@ -37,14 +37,16 @@ def draft_for(ctx: ServiceContext, segment: audio_pb2.AudioSegment) -> transcrip
 def make_handler(ctx: ServiceContext) -> Handler:
     def handle_segment(session: Session, inbound: Inbound[audio_pb2.AudioSegment]) -> list[Outbound]:
         draft = draft_for(ctx, inbound.message)
-        save_segment_state(
-            session,
-            segment_id=draft.segment.segment_id,
-            recording_id=draft.context.recording_id,
-            state="drafted",
-            message=draft,
-            source_message_id=inbound.message_id,
-        )
-        return [Outbound(TRANSCRIPTS_DRAFT.name, draft, key=draft.context.recording_id)]
+        return [
+            record_and_publish(
+                session,
+                topic=TRANSCRIPTS_DRAFT.name,
+                segment_id=draft.segment.segment_id,
+                recording_id=draft.context.recording_id,
+                state="drafted",
+                message=draft,
+                source_message_id=inbound.message_id,
+            )
+        ]
 
     return handle_segment

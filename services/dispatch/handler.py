@@ -15,7 +15,7 @@ from protos import events_pb2, transcripts_pb2
 from shared.kafka import codec
 from shared.kafka.consumer import Handler, Inbound, require
 from shared.kafka.outbox import Outbound
-from shared.records import save_segment_state
+from shared.records import record_and_publish
 from shared.service import ServiceContext
 from shared.topics import TASKS_EVENTS, TRANSCRIPTS_CORRECTED
 
@@ -79,19 +79,18 @@ def make_handler(ctx: ServiceContext) -> Handler:
         segment_id = verdict.draft.segment.segment_id
         task_id = task_id_for(segment_id)
         corrected = correction_for(ctx, verdict, task_id)
-        save_segment_state(
-            session,
-            segment_id=segment_id,
-            recording_id=verdict.context.recording_id,
-            state="corrected",
-            message=corrected,
-            source_message_id=inbound.message_id,
-            version=corrected.version,
-        )
-        key = verdict.context.recording_id
         return [
             *(Outbound(TASKS_EVENTS.name, e, key=task_id) for e in task_events(task_id, verdict)),
-            Outbound(TRANSCRIPTS_CORRECTED.name, corrected, key=key),
+            record_and_publish(
+                session,
+                topic=TRANSCRIPTS_CORRECTED.name,
+                segment_id=segment_id,
+                recording_id=verdict.context.recording_id,
+                state="corrected",
+                message=corrected,
+                source_message_id=inbound.message_id,
+                version=corrected.version,
+            ),
         ]
 
     return handle_verdict

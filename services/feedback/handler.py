@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from protos import events_pb2, transcripts_pb2
 from shared.kafka.consumer import Handler, Inbound, require
 from shared.kafka.outbox import Outbound
-from shared.records import save_segment_state
+from shared.records import record_and_publish
 from shared.service import ServiceContext
 from shared.topics import TRAINING_EXAMPLES
 
@@ -50,14 +50,16 @@ def make_handler(ctx: ServiceContext) -> Handler:
         session: Session, inbound: Inbound[transcripts_pb2.ValidatedTranscript]
     ) -> list[Outbound]:
         example = example_for(ctx, inbound.message)
-        save_segment_state(
-            session,
-            segment_id=example.segment_id,
-            recording_id=example.context.recording_id,
-            state="exported",
-            message=example,
-            source_message_id=inbound.message_id,
-        )
-        return [Outbound(TRAINING_EXAMPLES.name, example, key=example.context.recording_id)]
+        return [
+            record_and_publish(
+                session,
+                topic=TRAINING_EXAMPLES.name,
+                segment_id=example.segment_id,
+                recording_id=example.context.recording_id,
+                state="exported",
+                message=example,
+                source_message_id=inbound.message_id,
+            )
+        ]
 
     return handle_validated

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from protos import audio_pb2, common_pb2
 from shared.kafka.consumer import Handler, Inbound, InvalidMessage, require
 from shared.kafka.outbox import Outbound
-from shared.records import save_segment_state
+from shared.records import record_and_publish
 from shared.service import ServiceContext
 from shared.topics import AUDIO_SEGMENTS
 
@@ -62,14 +62,16 @@ def chunk_to_segment(ctx: ServiceContext, chunk: audio_pb2.AudioChunk) -> audio_
 def make_handler(ctx: ServiceContext) -> Handler:
     def handle_chunk(session: Session, inbound: Inbound[audio_pb2.AudioChunk]) -> list[Outbound]:
         segment = chunk_to_segment(ctx, inbound.message)
-        save_segment_state(
-            session,
-            segment_id=segment.segment_id,
-            recording_id=segment.context.recording_id,
-            state="segmented",
-            message=segment,
-            source_message_id=inbound.message_id,
-        )
-        return [Outbound(AUDIO_SEGMENTS.name, segment, key=segment.context.recording_id)]
+        return [
+            record_and_publish(
+                session,
+                topic=AUDIO_SEGMENTS.name,
+                segment_id=segment.segment_id,
+                recording_id=segment.context.recording_id,
+                state="segmented",
+                message=segment,
+                source_message_id=inbound.message_id,
+            )
+        ]
 
     return handle_chunk

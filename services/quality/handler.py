@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from protos import transcripts_pb2
 from shared.kafka.consumer import Handler, Inbound, require
 from shared.kafka.outbox import Outbound
-from shared.records import save_segment_state
+from shared.records import record_and_publish
 from shared.service import ServiceContext
 from shared.topics import TRANSCRIPTS_QA
 
@@ -34,14 +34,16 @@ def verdict_for(ctx: ServiceContext, draft: transcripts_pb2.DraftTranscript) -> 
 def make_handler(ctx: ServiceContext) -> Handler:
     def handle_draft(session: Session, inbound: Inbound[transcripts_pb2.DraftTranscript]) -> list[Outbound]:
         verdict = verdict_for(ctx, inbound.message)
-        save_segment_state(
-            session,
-            segment_id=verdict.draft.segment.segment_id,
-            recording_id=verdict.context.recording_id,
-            state="routed",
-            message=verdict,
-            source_message_id=inbound.message_id,
-        )
-        return [Outbound(TRANSCRIPTS_QA.name, verdict, key=verdict.context.recording_id)]
+        return [
+            record_and_publish(
+                session,
+                topic=TRANSCRIPTS_QA.name,
+                segment_id=verdict.draft.segment.segment_id,
+                recording_id=verdict.context.recording_id,
+                state="routed",
+                message=verdict,
+                source_message_id=inbound.message_id,
+            )
+        ]
 
     return handle_draft

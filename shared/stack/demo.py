@@ -121,19 +121,17 @@ def trace_hops(grpc_ports: dict[str, int], token: str, stream_id: str, segment_i
 
 
 def _summary(message: Message) -> str:
-    fields = {f.name: v for f, v in message.ListFields()}
+    """A few telling fields of a reply, enum values by name."""
     keep = ("state", "route", "reasons", "pipeline", "split", "version", "chunks_received")
     parts = []
-    for name in keep:
-        if name in fields:
-            value = fields[name]
-            if name == "route":
-                value = message.DESCRIPTOR.fields_by_name["route"].enum_type.values_by_number[value].name
-            elif name == "state":
-                value = message.DESCRIPTOR.fields_by_name["state"].enum_type.values_by_number[value].name
-            elif name == "reasons":
-                value = "; ".join(value)
-            parts.append(f"{name}={value}")
+    for field, value in message.ListFields():
+        if field.name not in keep:
+            continue
+        if field.enum_type is not None:
+            value = field.enum_type.values_by_number[value].name
+        elif field.name == "reasons":
+            value = "; ".join(value)
+        parts.append(f"{field.name}={value}")
     return ", ".join(parts) or message.DESCRIPTOR.name
 
 
