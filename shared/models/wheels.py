@@ -40,9 +40,7 @@ def pip_download(wheel: Wheel, dest: Path, progress: ProgressHook) -> Path:
     ]  # fmt: skip
     task = wheel.filename
     tail: deque[str] = deque(maxlen=20)
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
         assert process.stdout is not None
         for line in process.stdout:
             match = _PIP_PROGRESS.match(line.strip())
@@ -106,7 +104,7 @@ class PyPISource:
     def _intact(path: Path, wheel: Wheel, ctx: StageContext) -> bool:
         if not ctx.verify:
             return True
-        return hash_file(path, ctx.progress, wheel.filename).sha256 == wheel.sha256
+        return hash_file(path, ctx.progress, f"{wheel.filename} sha256").sha256 == wheel.sha256
 
     def stage(self, spec: ModelSpec, staging: Path, ctx: StageContext) -> list[FileRecord]:
         """Extract (and concatenate) every target file of ``spec`` into ``staging``."""
