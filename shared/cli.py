@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shared.grpc.auth import hash_token, new_token
+from shared.models.cli import app as models_app
 from shared.stack import stack
 from shared.stack.processes import StackState
 
@@ -21,12 +22,7 @@ topics_app = typer.Typer(help="Kafka topics of the flow.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(token_app, name="token")
-try:
-    from shared.models.cli import app as models_app
-
-    app.add_typer(models_app, name="models", help="Offline models: fetch, list, verify.")
-except ImportError:  # pragma: no cover - only while the models package is absent
-    pass
+app.add_typer(models_app, name="models", help="Offline models: fetch, list, verify.")
 
 console = Console()
 Home = Annotated[

@@ -28,7 +28,7 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.consumer import ConsumerConfig, ConsumerWorker, Subscription
 from shared.kafka.outbox import OutboxRelay, make_producer
 from shared.logging import configure_logging, get_logger
-from shared.settings import ServiceSettings, SettingsError
+from shared.settings import ServiceSettings, SettingsError, load_settings
 from shared.topics import all_topic_names
 
 log = get_logger(__name__)
@@ -156,8 +156,6 @@ def run(definition: ServiceDefinition) -> int:
 
 def main(settings_cls: type[ServiceSettings], build: Callable[[Any], ServiceDefinition]) -> None:
     """Entry point helper: a bad setting exits 2 with one readable line per variable."""
-    from shared.settings import load_settings
-
     try:
         settings = load_settings(settings_cls)
     except SettingsError as exc:

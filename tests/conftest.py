@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -25,7 +25,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_pg_url() -> Iterator[callable]:  # type: ignore[type-arg]
+def make_pg_url() -> Iterator[Callable[[], str]]:
     """Create fresh PostgreSQL databases (dropped afterwards); returns SQLAlchemy URLs."""
     created: list[str] = []
 
@@ -44,7 +44,7 @@ def make_pg_url() -> Iterator[callable]:  # type: ignore[type-arg]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, make_pg_url) -> str:  # type: ignore[no-untyped-def]
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, make_pg_url: Callable[[], str]) -> str:
     """Every storage test runs on both backends; neither is ever skipped."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'service.db'}"

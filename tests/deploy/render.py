@@ -112,8 +112,7 @@ def _apply_patch(manifests: list[Manifest], patch: Manifest, where: Path) -> Non
     ]
     if len(matches) != 1:
         raise KustomizeError(
-            f"{where}: patch for {patch['kind']}/{patch['metadata']['name']} "
-            f"matches {len(matches)} resources"
+            f"{where}: patch for {patch['kind']}/{patch['metadata']['name']} matches {len(matches)} resources"
         )
     merged = strategic_merge(matches[0], patch)
     matches[0].clear()
@@ -206,8 +205,7 @@ def _set_replicas(manifests: list[Manifest], rule: Mapping[str, Any], where: Pat
     matches = [
         m
         for m in manifests
-        if m["kind"] in {"Deployment", "StatefulSet", "ReplicaSet"}
-        and m["metadata"]["name"] == rule["name"]
+        if m["kind"] in {"Deployment", "StatefulSet", "ReplicaSet"} and m["metadata"]["name"] == rule["name"]
     ]
     if not matches:
         raise KustomizeError(f"{where}: replicas rule {rule['name']!r} matches no workload")
@@ -273,9 +271,7 @@ def container_environment(
         except (LookupError, KeyError):
             if ref.get("optional"):
                 continue
-            raise LookupError(
-                f"{var['name']}: no key {ref['key']!r} in {kind}/{ref['name']}"
-            ) from None
+            raise LookupError(f"{var['name']}: no key {ref['key']!r} in {kind}/{ref['name']}") from None
     return env
 
 

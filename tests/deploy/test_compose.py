@@ -45,9 +45,7 @@ def parse_port(spec: str | dict[str, Any]) -> tuple[str, int, int, str]:
             int(spec["target"]),
             spec.get("protocol", "tcp"),
         )
-    match = re.fullmatch(
-        r"(?:(?P<ip>[\d.]+):)?(?P<pub>\d+):(?P<target>\d+)(?:/(?P<proto>\w+))?", spec
-    )
+    match = re.fullmatch(r"(?:(?P<ip>[\d.]+):)?(?P<pub>\d+):(?P<target>\d+)(?:/(?P<proto>\w+))?", spec)
     assert match, f"port {spec!r}: use HOST_IP:PUBLISHED:TARGET (ranges are not used here)"
     return (
         match["ip"] or "0.0.0.0",
@@ -84,9 +82,7 @@ def test_file_matches_with_variables_set(compose_raw: dict[str, Any], compose_va
     "breakage",
     [
         pytest.param(
-            lambda d: d["services"]["asr"]["depends_on"]["kafka"].update(
-                condition="service_healty"
-            ),
+            lambda d: d["services"]["asr"]["depends_on"]["kafka"].update(condition="service_healty"),
             id="misspelled-condition",
         ),
         pytest.param(
@@ -97,9 +93,7 @@ def test_file_matches_with_variables_set(compose_raw: dict[str, Any], compose_va
             lambda d: d["services"]["dispatch"].update(ports={"50054": 50051}),
             id="ports-as-mapping",
         ),
-        pytest.param(
-            lambda d: d["services"]["kafka"].update(restart=["always"]), id="restart-not-a-string"
-        ),
+        pytest.param(lambda d: d["services"]["kafka"].update(restart=["always"]), id="restart-not-a-string"),
         pytest.param(lambda d: d.update(servics={}), id="unknown-top-level-key"),
     ],
 )
@@ -131,9 +125,7 @@ def test_each_service_has_the_grpc_healthcheck(compose: dict[str, Any], name: st
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_each_service_waits_for_healthy_infrastructure_and_topics(
-    compose: dict[str, Any], name: str
-):
+def test_each_service_waits_for_healthy_infrastructure_and_topics(compose: dict[str, Any], name: str):
     depends_on = compose["services"][name]["depends_on"]
     assert isinstance(depends_on, dict), "use the long syntax: conditions matter here"
     assert depends_on["kafka"]["condition"] == "service_healthy"
@@ -233,9 +225,7 @@ def test_published_ports_are_local_and_do_not_collide(compose: dict[str, Any]):
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_the_service_accepts_its_environment(
-    compose: dict[str, Any], load_service_settings, name: str
-):
+def test_the_service_accepts_its_environment(compose: dict[str, Any], load_service_settings, name: str):
     settings = load_service_settings(name, environment(compose["services"][name]))
     assert settings.grpc_port == GRPC_PORT
     assert settings.metrics_port == METRICS_PORT

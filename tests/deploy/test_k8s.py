@@ -103,23 +103,17 @@ def deployments(manifests: list[Manifest]) -> dict[str, Manifest]:
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_manifest_is_valid_kubernetes(overlay, version: str):
     name, manifests = overlay
-    problems = {
-        f"{m['kind']}/{m['metadata']['name']}": schema_problems(m, version) for m in manifests
-    }
+    problems = {f"{m['kind']}/{m['metadata']['name']}": schema_problems(m, version) for m in manifests}
     assert {k: v for k, v in problems.items() if v} == {}, f"{name} against {version}"
 
 
 @pytest.mark.parametrize(
     "breakage",
     [
-        pytest.param(
-            lambda c: c.update(readinessProbes=c.pop("readinessProbe")), id="misspelled-field"
-        ),
+        pytest.param(lambda c: c.update(readinessProbes=c.pop("readinessProbe")), id="misspelled-field"),
         pytest.param(lambda c: c["ports"][0].update(containerPort="50051"), id="port-as-string"),
         pytest.param(lambda c: c["readinessProbe"]["grpc"].pop("port"), id="probe-without-port"),
-        pytest.param(
-            lambda c: c["resources"]["limits"].update(memory=["4Gi"]), id="quantity-as-list"
-        ),
+        pytest.param(lambda c: c["resources"]["limits"].update(memory=["4Gi"]), id="quantity-as-list"),
     ],
 )
 def test_a_broken_copy_is_rejected_by_the_schema(rendered, breakage):
@@ -184,9 +178,7 @@ def test_every_reference_resolves(overlay):
             container_environment(c, manifests)  # raises on a missing ConfigMap/Secret/key
         for volume in spec.get("volumes", []):
             if "persistentVolumeClaim" in volume:
-                find(
-                    manifests, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"]
-                )
+                find(manifests, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
             if "configMap" in volume:
                 find(manifests, "ConfigMap", volume["configMap"]["name"])
             if "secret" in volume:
@@ -281,9 +273,7 @@ def test_postgres_runs_the_same_init_script_as_compose(overlay):
     assert list(init.values()) == [POSTGRES_INIT_SQL.read_text()]
     mounts = {v["name"]: v["mountPath"] for v in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod_spec(postgres)["volumes"]}
-    (init_volume,) = [
-        n for n, v in volumes.items() if v.get("configMap", {}).get("name") == "postgres-init"
-    ]
+    (init_volume,) = [n for n, v in volumes.items() if v.get("configMap", {}).get("name") == "postgres-init"]
     assert mounts[init_volume] == "/docker-entrypoint-initdb.d"
     find(manifests, "Service", "postgres")
 
@@ -320,9 +310,9 @@ def test_dev_overlay_runs_one_local_replica_of_each_service(rendered):
         assert pod_spec(dev[name])["containers"][0]["image"] == "voxloop:dev"
     pvc = find(rendered["dev"], "PersistentVolumeClaim", "voxloop-blobs")
     assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
-    assert find(rendered["base"], "PersistentVolumeClaim", "voxloop-blobs")["spec"][
-        "accessModes"
-    ] == ["ReadWriteMany"]
+    assert find(rendered["base"], "PersistentVolumeClaim", "voxloop-blobs")["spec"]["accessModes"] == [
+        "ReadWriteMany"
+    ]
     config = find(rendered["dev"], "ConfigMap", "voxloop-config")["data"]
     assert config["VOXLOOP_LOG_FORMAT"] == "console"
     assert config["VOXLOOP_KAFKA_BOOTSTRAP"] == KAFKA_BOOTSTRAP, "a patch merges, not replaces"
@@ -348,9 +338,7 @@ def test_renderer_refuses_kustomize_features_it_does_not_implement(tmp_path):
 
 
 def test_renderer_refuses_a_patch_that_matches_nothing(tmp_path):
-    (tmp_path / "kustomization.yaml").write_text(
-        f"resources: [{K8S_BASE}]\npatches:\n  - path: patch.yaml\n"
-    )
+    (tmp_path / "kustomization.yaml").write_text(f"resources: [{K8S_BASE}]\npatches:\n  - path: patch.yaml\n")
     (tmp_path / "patch.yaml").write_text(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: asr-typo}\nspec: {replicas: 3}\n"
     )

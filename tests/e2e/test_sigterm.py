@@ -30,8 +30,13 @@ def test_sigterm_exits_zero(service: str, broker: str, tmp_path: Path) -> None:
         f"{prefix}CONSUMER_GROUP": f"sigterm-{service}-{port}",
         "VOXLOOP_LOG_FORMAT": "json",
     }
-    proc = subprocess.Popen([sys.executable, "-m", f"services.{service}"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"services.{service}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not check(f"127.0.0.1:{port}", timeout_s=1):
