@@ -13,4 +13,6 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 
 .venv/bin/python scripts/gen_protos.py --check
+.venv/bin/ruff check shared services tests scripts
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

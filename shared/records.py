@@ -83,6 +83,7 @@ def get_or_abort(
     if not segment_id:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, "segment_id is required")
     found = load_segment_state(sessions, segment_id, cls)
-    if found is None:
-        context.abort(grpc.StatusCode.NOT_FOUND, f"no segment {segment_id!r} in this service")
-    return found
+    if found is not None:
+        return found
+    context.abort(grpc.StatusCode.NOT_FOUND, f"no segment {segment_id!r} in this service")
+    raise AssertionError("unreachable: context.abort raises")

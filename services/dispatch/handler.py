@@ -29,27 +29,33 @@ def task_id_for(segment_id: str) -> str:
 def task_events(task_id: str, verdict: transcripts_pb2.QaVerdict) -> list[events_pb2.TaskEvent]:
     now = Timestamp()
     now.GetCurrentTime()
-    common = dict(
-        task_id=task_id,
-        kind=events_pb2.TASK_KIND_CORRECT,
-        segment_id=verdict.draft.segment.segment_id,
-        recording_id=verdict.context.recording_id,
-        actor=PLACEHOLDER_ACTOR,
-        at=now,
-    )
+
+    def event(
+        from_state: events_pb2.TaskState.ValueType, to_state: events_pb2.TaskState.ValueType, reason: str
+    ) -> events_pb2.TaskEvent:
+        return events_pb2.TaskEvent(
+            event_id=codec.new_id(),
+            task_id=task_id,
+            kind=events_pb2.TASK_KIND_CORRECT,
+            segment_id=verdict.draft.segment.segment_id,
+            recording_id=verdict.context.recording_id,
+            from_state=from_state,
+            to_state=to_state,
+            actor=PLACEHOLDER_ACTOR,
+            reason=reason,
+            at=now,
+        )
+
     return [
-        events_pb2.TaskEvent(
-            event_id=codec.new_id(),
-            to_state=events_pb2.TASK_STATE_QUEUED,
-            reason="created from a human-review verdict",
-            **common,
+        event(
+            events_pb2.TASK_STATE_UNSPECIFIED,
+            events_pb2.TASK_STATE_QUEUED,
+            "created from a human-review verdict",
         ),
-        events_pb2.TaskEvent(
-            event_id=codec.new_id(),
-            from_state=events_pb2.TASK_STATE_QUEUED,
-            to_state=events_pb2.TASK_STATE_DONE,
-            reason="placeholder: closed with the draft unchanged",
-            **common,
+        event(
+            events_pb2.TASK_STATE_QUEUED,
+            events_pb2.TASK_STATE_DONE,
+            "placeholder: closed with the draft unchanged",
         ),
     ]
 

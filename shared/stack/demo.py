@@ -6,6 +6,7 @@ import math
 import struct
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
@@ -64,7 +65,7 @@ class Hop:
 def trace_hops(grpc_ports: dict[str, int], token: str, stream_id: str, segment_id: str) -> list[Hop]:
     """Ask each service, over its own gRPC API, what it recorded for the segment."""
     metadata = (("authorization", f"Bearer {token}"),)
-    calls: list[tuple[str, str, object, object, object]] = [
+    calls: list[tuple[str, str, Any, Message, str]] = [
         (
             "ingest",
             "GetStream",
@@ -111,7 +112,7 @@ def trace_hops(grpc_ports: dict[str, int], token: str, stream_id: str, segment_i
     hops = []
     for service, rpc, stub_cls, request, method in calls:
         with grpc.insecure_channel(f"127.0.0.1:{grpc_ports[service]}") as channel:
-            stub = stub_cls(channel)  # type: ignore[operator]
+            stub = stub_cls(channel)
             try:
                 reply: Message = getattr(stub, method)(request, metadata=metadata, timeout=5)
                 hops.append(Hop(service, rpc, True, _summary(reply)))
