@@ -3,6 +3,8 @@
 PLACEHOLDER until the ASR issue: each chunk becomes one segment as it is, with no reordering,
 decoding, resampling or voice-activity cutting. What is real already: validation, the original
 bytes kept in the blob store, the hop's state in the database, publishing through the outbox.
+The domain pieces that will replace the placeholder exist and are tested on their own:
+``audio.py`` (decoding any format to 16 kHz mono) and ``reassembly.py`` (order, duplicates, gaps).
 """
 
 from __future__ import annotations
