@@ -29,7 +29,8 @@ if [ ! -f "$WHEELHOUSE/.complete" ]; then
   "$VENV/bin/python" - "$WHEELHOUSE" <<'PY'
 import subprocess, sys, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-reqs = project["dependencies"] + project["optional-dependencies"]["dev"]
+extras = project["optional-dependencies"]
+reqs = project["dependencies"] + extras["dev"] + extras["ml"]
 subprocess.run([sys.executable, "-m", "pip", "--quiet", "download", "--dest", sys.argv[1], *reqs], check=True)
 PY
   touch "$WHEELHOUSE/.complete"
@@ -37,5 +38,5 @@ fi
 
 OFFLINE=(--no-index --find-links "$WHEELHOUSE")
 "${PIP[@]}" install "${OFFLINE[@]}" --upgrade pip "setuptools>=69" wheel
-"${PIP[@]}" install "${OFFLINE[@]}" --no-build-isolation -e ".[dev]"
+"${PIP[@]}" install "${OFFLINE[@]}" --no-build-isolation -e ".[dev,ml]"
 echo "installed voxloop $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("voxloop"))') into $VENV"
