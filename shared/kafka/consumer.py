@@ -106,7 +106,6 @@ class ConsumerWorker:
         self._sessions = sessions
         self._on_enqueued = on_enqueued
         self._stop = threading.Event()
-        self._assigned = threading.Event()
         self._thread = threading.Thread(target=self._run_guarded, name="consumer", daemon=True)
         self.failed: BaseException | None = None
 
@@ -120,9 +119,6 @@ class ConsumerWorker:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
-
-    def wait_assigned(self, timeout_s: float) -> bool:
-        return self._assigned.wait(timeout_s)
 
     def _run_guarded(self) -> None:
         try:
@@ -149,8 +145,6 @@ class ConsumerWorker:
         try:
             while not self._stop.is_set():
                 batches = consumer.poll(timeout_ms=cfg.poll_timeout_ms)
-                if consumer.assignment():
-                    self._assigned.set()
                 for tp, records in batches.items():
                     for record in records:
                         if self._stop.is_set():

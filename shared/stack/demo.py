@@ -28,7 +28,7 @@ from protos import (
     quality_pb2_grpc,
 )
 from services.ingest.handler import segment_id_for
-from shared.stack.probe import Received, collect, publish
+from shared.stack.probe import Received, collect, publish, segment_id_of
 from shared.topics import AUDIO_CHUNKS, TRAINING_EXAMPLES, TRANSCRIPTS_VALIDATED
 
 
@@ -143,12 +143,7 @@ def run_demo(bootstrap: str, timeout_s: float = 60.0) -> tuple[audio_pb2.AudioCh
     publish(bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
 
     def arrived(received: list[Received]) -> bool:
-        topics = {
-            r.topic
-            for r in received
-            if getattr(r.message, "segment_id", "") == segment_id
-            or getattr(getattr(r.message, "segment", None), "segment_id", "") == segment_id
-        }
+        topics = {r.topic for r in received if segment_id_of(r.message) == segment_id}
         return {TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name} <= topics
 
     received = collect(bootstrap, [TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name], arrived, timeout_s)

@@ -22,6 +22,17 @@ class Received:
     message: Message
 
 
+def segment_id_of(message: Message) -> str:
+    """The segment a flow message is about, whichever of the flow's types it is ("" if none)."""
+    for path in ("segment_id", "segment.segment_id", "draft.segment.segment_id"):
+        value: object = message
+        for part in path.split("."):
+            value = getattr(value, part, None)
+        if value:
+            return str(value)
+    return ""
+
+
 def publish(
     bootstrap: str,
     topic: str,

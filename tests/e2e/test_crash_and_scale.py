@@ -18,7 +18,7 @@ from protos import transcripts_pb2
 from services.ingest.handler import segment_id_for
 from shared.stack import stack
 from shared.stack.demo import demo_chunk
-from shared.stack.probe import collect, publish
+from shared.stack.probe import collect, publish, segment_id_of
 from shared.stack.processes import free_port, pid_alive, start_service, stop_process
 from shared.topics import AUDIO_CHUNKS, TRANSCRIPTS_DRAFT, TRANSCRIPTS_QA, TRANSCRIPTS_VALIDATED
 
@@ -47,10 +47,6 @@ def send_chunks(bootstrap: str, n: int) -> list[str]:
     for chunk in chunks:
         publish(bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
     return [segment_id_for(c.stream_id, 0) for c in chunks]
-
-
-def segment_of(message: object) -> str:
-    return message.segment.segment_id if hasattr(message, "segment") else message.draft.segment.segment_id  # type: ignore[attr-defined]
 
 
 def test_sigkill_with_uncommitted_message_loses_and_duplicates_nothing(tmp_path: Path, make_pg_url) -> None:  # type: ignore[no-untyped-def]
@@ -96,18 +92,20 @@ def test_sigkill_with_uncommitted_message_loses_and_duplicates_nothing(tmp_path:
             state.bootstrap,
             [TRANSCRIPTS_QA.name, TRANSCRIPTS_VALIDATED.name],
             lambda rs: (
-                expected <= {segment_of(r.message) for r in rs if r.topic == TRANSCRIPTS_VALIDATED.name}
+                expected <= {segment_id_of(r.message) for r in rs if r.topic == TRANSCRIPTS_VALIDATED.name}
             ),
             90,
         )
-        qa = [r for r in received if r.topic == TRANSCRIPTS_QA.name and segment_of(r.message) in expected]
+        qa = [r for r in received if r.topic == TRANSCRIPTS_QA.name and segment_id_of(r.message) in expected]
         validated = [
-            r for r in received if r.topic == TRANSCRIPTS_VALIDATED.name and segment_of(r.message) in expected
+            r
+            for r in received
+            if r.topic == TRANSCRIPTS_VALIDATED.name and segment_id_of(r.message) in expected
         ]
         # Nothing lost ...
-        assert {segment_of(r.message) for r in validated} == expected
+        assert {segment_id_of(r.message) for r in validated} == expected
         # ... nothing duplicated: one verdict per segment on the wire, one row downstream.
-        assert sorted(segment_of(r.message) for r in qa) == sorted(expected)
+        assert sorted(segment_id_of(r.message) for r in qa) == sorted(expected)
         assert len({r.message_id for r in qa}) == len(expected)
         assert len(validated) == len(expected)
         assert scalar(quality_db, handled) == len(expected)
@@ -153,10 +151,10 @@ def test_two_instances_share_partitions_and_take_over(tmp_path: Path, make_pg_ur
         drafts = collect(
             state.bootstrap,
             [TRANSCRIPTS_DRAFT.name],
-            lambda rs: expected <= {segment_of(r.message) for r in rs},
+            lambda rs: expected <= {segment_id_of(r.message) for r in rs},
             90,
         )
-        mine = [r.message for r in drafts if segment_of(r.message) in expected]
+        mine = [r.message for r in drafts if segment_id_of(r.message) in expected]
         by_instance = {m.provenance.instance_id for m in mine}
         assert by_instance == {first.instance_id, second.instance_id}, "both members got partitions"
         assert len(mine) == len(expected), "every message handled once"
@@ -167,11 +165,15 @@ def test_two_instances_share_partitions_and_take_over(tmp_path: Path, make_pg_ur
         drafts = collect(
             state.bootstrap,
             [TRANSCRIPTS_DRAFT.name, TRANSCRIPTS_VALIDATED.name],
-            lambda rs: more <= {segment_of(r.message) for r in rs if r.topic == TRANSCRIPTS_VALIDATED.name},
+            lambda rs: (
+                more <= {segment_id_of(r.message) for r in rs if r.topic == TRANSCRIPTS_VALIDATED.name}
+            ),
             90,
         )
         later = [
-            r.message for r in drafts if r.topic == TRANSCRIPTS_DRAFT.name and segment_of(r.message) in more
+            r.message
+            for r in drafts
+            if r.topic == TRANSCRIPTS_DRAFT.name and segment_id_of(r.message) in more
         ]
         # ... and the other takes over its share: all handled, once, by the survivor.
         assert len(later) == len(more)

@@ -13,7 +13,7 @@ from protos import asr_pb2, asr_pb2_grpc, events_pb2, transcripts_pb2
 from services.ingest.handler import segment_id_for
 from shared.stack import stack
 from shared.stack.demo import demo_chunk, trace_hops
-from shared.stack.probe import collect, publish, publish_raw
+from shared.stack.probe import collect, publish, publish_raw, segment_id_of
 from shared.topics import (
     AUDIO_CHUNKS,
     BY_NAME,
@@ -35,10 +35,6 @@ HOPS = {
 }
 
 
-def _segment_of(message: object) -> str:
-    return getattr(message, "segment_id", "") or getattr(getattr(message, "segment", None), "segment_id", "")
-
-
 def test_chunk_reaches_validated_with_every_hop_recorded(running_stack) -> None:  # type: ignore[no-untyped-def]
     chunk = demo_chunk()
     segment_id = segment_id_for(chunk.stream_id, 0)
@@ -54,12 +50,12 @@ def test_chunk_reaches_validated_with_every_hop_recorded(running_stack) -> None:
         running_stack.bootstrap,
         [TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name],
         lambda rs: (
-            {r.topic for r in rs if _segment_of(r.message) == segment_id}
+            {r.topic for r in rs if segment_id_of(r.message) == segment_id}
             >= {TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name}
         ),
         timeout_s=60,
     )
-    mine = [r for r in received if _segment_of(r.message) == segment_id]
+    mine = [r for r in received if segment_id_of(r.message) == segment_id]
     validated = [r for r in mine if r.topic == TRANSCRIPTS_VALIDATED.name]
     assert len(validated) == 1, "exactly one validated transcript for the chunk"
     message = validated[0].message
