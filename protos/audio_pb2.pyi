@@ -108,12 +108,20 @@ class AudioSegment(_message.Message):
     ORIGINAL_FIELD_NUMBER: _builtins.int
     LAST_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    END_REASON_FIELD_NUMBER: _builtins.int
+    SPEECH_S_FIELD_NUMBER: _builtins.int
     segment_id: _builtins.str
     index: _builtins.int
     start_s: _builtins.float
     end_s: _builtins.float
     last: _builtins.bool
     """no more segments follow for this recording"""
+    end_reason: _builtins.str
+    """Set on the last segment: why the recording ended, "complete", "gap" (chunks missing) or
+    "timed_out" (no final chunk came). A last segment may be an end marker without audio.
+    """
+    speech_s: _builtins.float
+    """seconds of voice activity in the segment"""
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
@@ -138,10 +146,12 @@ class AudioSegment(_message.Message):
         original: _common_pb2.AudioRef | None = ...,
         last: _builtins.bool = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        end_reason: _builtins.str = ...,
+        speech_s: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "original", b"original", "provenance", b"provenance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "end_s", b"end_s", "index", b"index", "last", b"last", "original", b"original", "provenance", b"provenance", "segment_id", b"segment_id", "start_s", b"start_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "end_reason", b"end_reason", "end_s", b"end_s", "index", b"index", "last", b"last", "original", b"original", "provenance", b"provenance", "segment_id", b"segment_id", "speech_s", b"speech_s", "start_s", b"start_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

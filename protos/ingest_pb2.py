@@ -26,15 +26,15 @@ from protos import audio_pb2 as protos_dot_audio__pb2
 from protos import common_pb2 as protos_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13protos/ingest.proto\x12\nvoxloop.v1\x1a\x12protos/audio.proto\x1a\x13protos/common.proto\"h\n\x16UploadRecordingRequest\x12-\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1c.voxloop.v1.RecordingContext\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x11\n\tmime_type\x18\x03 \x01(\t\"b\n\rIngestReceipt\x12\x14\n\x0crecording_id\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0b\x32\x18.voxloop.v1.StreamStatus\"%\n\x10GetStreamRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\"\xd2\x01\n\x0cStreamStatus\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x14\n\x0crecording_id\x18\x02 \x01(\t\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.voxloop.v1.StreamState\x12\x17\n\x0f\x63hunks_received\x18\x04 \x01(\x03\x12\x19\n\x11missing_sequences\x18\x05 \x03(\x03\x12\x1a\n\x12segments_published\x18\x06 \x01(\x05\x12\x12\n\nduration_s\x18\x07 \x01(\x01\x12\r\n\x05\x65rror\x18\x08 \x01(\t*\xad\x01\n\x0bStreamState\x12\x1c\n\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16STREAM_STATE_RECEIVING\x10\x01\x12\x19\n\x15STREAM_STATE_COMPLETE\x10\x02\x12\x14\n\x10STREAM_STATE_GAP\x10\x03\x12\x1a\n\x16STREAM_STATE_TIMED_OUT\x10\x04\x12\x17\n\x13STREAM_STATE_FAILED\x10\x05\x32\xea\x01\n\rIngestService\x12\x42\n\x0bStreamAudio\x12\x16.voxloop.v1.AudioChunk\x1a\x19.voxloop.v1.IngestReceipt(\x01\x12P\n\x0fUploadRecording\x12\".voxloop.v1.UploadRecordingRequest\x1a\x19.voxloop.v1.IngestReceipt\x12\x43\n\tGetStream\x12\x1c.voxloop.v1.GetStreamRequest\x1a\x18.voxloop.v1.StreamStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13protos/ingest.proto\x12\nvoxloop.v1\x1a\x12protos/audio.proto\x1a\x13protos/common.proto\"h\n\x16UploadRecordingRequest\x12-\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1c.voxloop.v1.RecordingContext\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x11\n\tmime_type\x18\x03 \x01(\t\"b\n\rIngestReceipt\x12\x14\n\x0crecording_id\x18\x01 \x01(\t\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0b\x32\x18.voxloop.v1.StreamStatus\"%\n\x10GetStreamRequest\x12\x11\n\tstream_id\x18\x01 \x01(\t\"\xfa\x01\n\x0cStreamStatus\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x14\n\x0crecording_id\x18\x02 \x01(\t\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.voxloop.v1.StreamState\x12\x17\n\x0f\x63hunks_received\x18\x04 \x01(\x03\x12\x19\n\x11missing_sequences\x18\x05 \x03(\x03\x12\x1a\n\x12segments_published\x18\x06 \x01(\x05\x12\x12\n\nduration_s\x18\x07 \x01(\x01\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12&\n\x08original\x18\t \x01(\x0b\x32\x14.voxloop.v1.AudioRef*\xad\x01\n\x0bStreamState\x12\x1c\n\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16STREAM_STATE_RECEIVING\x10\x01\x12\x19\n\x15STREAM_STATE_COMPLETE\x10\x02\x12\x14\n\x10STREAM_STATE_GAP\x10\x03\x12\x1a\n\x16STREAM_STATE_TIMED_OUT\x10\x04\x12\x17\n\x13STREAM_STATE_FAILED\x10\x05\x32\xea\x01\n\rIngestService\x12\x42\n\x0bStreamAudio\x12\x16.voxloop.v1.AudioChunk\x1a\x19.voxloop.v1.IngestReceipt(\x01\x12P\n\x0fUploadRecording\x12\".voxloop.v1.UploadRecordingRequest\x1a\x19.voxloop.v1.IngestReceipt\x12\x43\n\tGetStream\x12\x1c.voxloop.v1.GetStreamRequest\x1a\x18.voxloop.v1.StreamStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STREAMSTATE']._serialized_start=535
-  _globals['_STREAMSTATE']._serialized_end=708
+  _globals['_STREAMSTATE']._serialized_start=575
+  _globals['_STREAMSTATE']._serialized_end=748
   _globals['_UPLOADRECORDINGREQUEST']._serialized_start=76
   _globals['_UPLOADRECORDINGREQUEST']._serialized_end=180
   _globals['_INGESTRECEIPT']._serialized_start=182
@@ -42,7 +42,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTREAMREQUEST']._serialized_start=282
   _globals['_GETSTREAMREQUEST']._serialized_end=319
   _globals['_STREAMSTATUS']._serialized_start=322
-  _globals['_STREAMSTATUS']._serialized_end=532
-  _globals['_INGESTSERVICE']._serialized_start=711
-  _globals['_INGESTSERVICE']._serialized_end=945
+  _globals['_STREAMSTATUS']._serialized_end=572
+  _globals['_INGESTSERVICE']._serialized_start=751
+  _globals['_INGESTSERVICE']._serialized_end=985
 # @@protoc_insertion_point(module_scope)

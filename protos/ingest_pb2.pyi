@@ -132,6 +132,7 @@ class StreamStatus(_message.Message):
     SEGMENTS_PUBLISHED_FIELD_NUMBER: _builtins.int
     DURATION_S_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    ORIGINAL_FIELD_NUMBER: _builtins.int
     stream_id: _builtins.str
     recording_id: _builtins.str
     state: Global___StreamState.ValueType
@@ -141,6 +142,10 @@ class StreamStatus(_message.Message):
     error: _builtins.str
     @_builtins.property
     def missing_sequences(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def original(self) -> _common_pb2.AudioRef:
+        """the recording as received, once it is whole"""
+
     def __init__(
         self,
         *,
@@ -152,10 +157,11 @@ class StreamStatus(_message.Message):
         segments_published: _builtins.int = ...,
         duration_s: _builtins.float = ...,
         error: _builtins.str = ...,
+        original: _common_pb2.AudioRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["original", b"original"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks_received", b"chunks_received", "duration_s", b"duration_s", "error", b"error", "missing_sequences", b"missing_sequences", "recording_id", b"recording_id", "segments_published", b"segments_published", "state", b"state", "stream_id", b"stream_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks_received", b"chunks_received", "duration_s", b"duration_s", "error", b"error", "missing_sequences", b"missing_sequences", "original", b"original", "recording_id", b"recording_id", "segments_published", b"segments_published", "state", b"state", "stream_id", b"stream_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

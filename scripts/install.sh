@@ -8,6 +8,35 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages the tests need: espeak-ng synthesises the non-English speech the ASR tests
+# transcribe. Not in the production image. Quiet when everything is already there. Each package
+# here provides a command of the same name, which is how its presence is checked.
+DEBIAN_PACKAGES=(espeak-ng)
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    AS_ROOT=()
+  elif command -v sudo >/dev/null 2>&1; then
+    AS_ROOT=(sudo)
+  else
+    echo "voxloop's tests need the Debian package(s) ${missing[*]}; install them as root:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing Debian package(s): ${missing[*]}"
+  # apt's chatter is shown only when it fails.
+  if ! apt_log="$("${AS_ROOT[@]}" apt-get update -qq 2>&1 \
+    && "${AS_ROOT[@]}" env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1)"; then
+    echo "$apt_log" >&2
+    echo "could not install the Debian package(s) ${missing[*]} (output above)" >&2
+    exit 1
+  fi
+fi
+
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \

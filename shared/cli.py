@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,10 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(token_app, name="token")
 app.add_typer(models_app, name="models", help="Offline models: fetch, list, verify.")
+eval_app = typer.Typer(help="Quality evaluations with committed results.", no_args_is_help=True)
+bench_app = typer.Typer(help="Speed benchmarks against the bare libraries.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
 
 console = Console()
 Home = Annotated[
@@ -114,7 +118,7 @@ def demo(
     broker_port: Annotated[int, typer.Option(help="Kafka listener port.")] = 9092,
     keep_running: Annotated[bool, typer.Option(help="Leave the stack up afterwards.")] = False,
 ) -> None:
-    """Start the stack (if needed), send one audio chunk, follow it to transcripts.validated.v1."""
+    """Start the stack (if needed), stream a real two-speaker recording, show its draft and trace."""
     from shared.stack.demo import run_demo, trace_hops
 
     state = StackState.load(home.resolve())
@@ -123,28 +127,54 @@ def demo(
         state = _up(home, broker_port)
     assert state is not None
     try:
-        with console.status("following one chunk through the flow..."):
-            chunk, received = run_demo(state.bootstrap)
-        segment_id = f"{chunk.stream_id}:000000"
-        table = Table(title=f"stream {chunk.stream_id}: state of each hop, from each service's gRPC API")
+        with console.status("streaming pyannote's 30 s sample in 0.5 s chunks, following it..."):
+            run = run_demo(state.bootstrap)
+        drafts = Table(title=f"stream {run.stream_id}: the draft transcript (asr, transcripts.draft.v1)")
+        for col in ("segment", "time", "speaker", "language", "text"):
+            drafts.add_column(col)
+        for draft in run.drafts:
+            seg = draft.segment
+            for speaker, text in _speaker_turns(seg):
+                drafts.add_row(
+                    str(seg.index),
+                    f"{seg.start_s:5.1f}-{seg.end_s:5.1f}",
+                    speaker,
+                    f"{seg.language} ({seg.language_probability:.2f})",
+                    text,
+                )
+        console.print(drafts)
+        table = Table(
+            title=f"segment {run.first_segment_id}: state of each hop, from each service's gRPC API"
+        )
         for col in ("service", "rpc", "recorded", "detail"):
             table.add_column(col)
         ports = {p.name: p.grpc_port for p in state.services}
-        hops = trace_hops(ports, stack.admin_token(home.resolve()), chunk.stream_id, segment_id)
+        hops = trace_hops(ports, stack.admin_token(home.resolve()), run.stream_id, run.first_segment_id)
         for hop in hops:
             table.add_row(hop.service, hop.rpc, "[green]yes" if hop.found else "[red]no", hop.detail)
         console.print(table)
-        arrived = sorted({r.topic for r in received})
-        console.print(f"arrived on: {', '.join(arrived) or 'nothing'}")
-        if len(arrived) < 2 or not all(h.found for h in hops):
+        speakers = {w.speaker for d in run.drafts for w in d.segment.words if w.speaker}
+        console.print(f"{len(run.segments)} segments, {len(run.drafts)} drafts, speakers: {sorted(speakers)}")
+        if not run.drafts or not all(h.found for h in hops):
             console.print(
-                f"[red]the chunk did not make it through; see the logs in {home.resolve() / 'logs'}"
+                f"[red]the recording did not make it through; see the logs in {home.resolve() / 'logs'}"
             )
             raise typer.Exit(1)
-        console.print("[green]one chunk travelled through all six services.")
+        console.print("[green]the recording travelled through all six services.")
     finally:
         if started_here and not keep_running:
             stack.down(home)
+
+
+def _speaker_turns(segment: Any) -> list[tuple[str, str]]:
+    """A segment's words grouped into runs of one speaker, for printing."""
+    runs: list[tuple[str, str]] = []
+    for word in segment.words:
+        if runs and runs[-1][0] == word.speaker:
+            runs[-1] = (word.speaker, f"{runs[-1][1]} {word.text}")
+        else:
+            runs.append((word.speaker, word.text))
+    return runs or [(segment.speaker, segment.text)]
 
 
 @topics_app.command("create")
@@ -188,3 +218,70 @@ def token_new(
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app()
+
+
+Results = Annotated[Path, typer.Option(help="Where the result files are written (committed).")]
+
+
+@eval_app.command("asr")
+def eval_asr(out: Results = Path("results"), work: Path = Path(".voxloop/eval")) -> None:
+    """WER, DER and speaker-attributed WER on pyannote's sample, streamed and whole-file."""
+    from services.asr.eval_sample import run_eval
+
+    with console.status("scoring pyannote's sample through the services and as a whole file..."):
+        results = run_eval(out, work.resolve())
+    table = Table(title="ASR on pyannote.audio's sample (30 s telephone call, 2 speakers)")
+    for col in ("path", "WER", "cpWER", "DER ±0.25 s", "DER no collar", "speakers"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(
+            r.path,
+            f"{r.wer:.1%}",
+            f"{r.cpwer:.1%}",
+            f"{r.der_collar_025:.1%}",
+            f"{r.der_no_collar:.1%}",
+            f"{r.speakers_found} of {r.speakers_reference}",
+        )
+    console.print(table)
+    console.print(f"written: {out / 'asr_eval.json'}, {out / 'asr_eval.md'}")
+
+
+@bench_app.command("asr")
+def bench_asr(
+    out: Results = Path("results"),
+    work: Path = Path(".voxloop/bench"),
+    repeats: Annotated[int, typer.Option(min=1, help="Times the 30 s sample is repeated.")] = 4,
+    device: Annotated[str, typer.Option(help="Whisper device: cpu or cuda.")] = "cpu",
+    diarization_device: Annotated[str, typer.Option(help="pyannote device: cpu or cuda.")] = "cpu",
+    compute_type: str = "int8",
+) -> None:
+    """Ingest + ASR services against bare faster-whisper on the same audio; diarization cost;
+    latency from the end of a streamed utterance to its draft."""
+    from services.asr.benchmark import run_benchmark
+
+    with console.status("benchmarking...") as status:
+        report = run_benchmark(
+            out,
+            work.resolve(),
+            repeats=repeats,
+            device=device,
+            diarization_device=diarization_device,
+            compute_type=compute_type,
+            progress=lambda step: status.update(f"benchmarking: {step}"),
+        )
+    table = Table(title=f"ASR throughput on {report.machine['cores']} cores ({device})")
+    for col in ("run", "audio s", "wall s", "audio s / wall s", "RTF", "detail"):
+        table.add_column(col)
+    for m in report.measurements:
+        table.add_row(
+            m.name, f"{m.audio_s:.0f}", f"{m.wall_s:.2f}", f"{m.throughput:.2f}", f"{m.rtf:.3f}", m.detail
+        )
+    console.print(table)
+    for name, value in report.ratios().items():
+        console.print(f"{name}: {value:.3f}")
+    latency = report.latency()
+    if latency:
+        console.print(
+            f"end of utterance -> draft: median {latency['p50_s']:.2f} s, p95 {latency['p95_s']:.2f} s"
+        )
+    console.print(f"written: {out}/asr_benchmark_{device}.json and .md")

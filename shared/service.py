@@ -9,7 +9,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -24,9 +25,10 @@ from shared.blobstore import LocalBlobStore
 from shared.db import make_engine, make_session_factory, upgrade
 from shared.grpc.auth import AccessPolicy, StaticTokens
 from shared.grpc.server import GrpcService, start_server
+from shared.kafka import codec
 from shared.kafka.admin import ensure_topics
 from shared.kafka.consumer import ConsumerConfig, ConsumerWorker, Subscription
-from shared.kafka.outbox import OutboxRelay, make_producer
+from shared.kafka.outbox import Outbound, OutboxRelay, enqueue, make_producer
 from shared.logging import configure_logging, get_logger
 from shared.settings import ServiceSettings, SettingsError, load_settings
 from shared.topics import all_topic_names
@@ -48,6 +50,18 @@ class ServiceContext:
     settings: ServiceSettings
     sessions: sessionmaker[Session]
     blobs: LocalBlobStore
+    notify_outbox: Callable[[], None] = lambda: None  # set by ``run`` to wake the relay
+
+    @contextmanager
+    def unit_of_work(self, trace_id: str = "") -> Iterator[tuple[Session, list[Outbound]]]:
+        """One transaction outside the consumer loop (a gRPC call, a timer): state changes and
+        the messages appended to the yielded list commit together, through the outbox."""
+        outbound: list[Outbound] = []
+        with self.sessions.begin() as session:
+            yield session, outbound
+            enqueue(session, outbound, trace_id or codec.new_id(), self.settings.service_name)
+        if outbound:
+            self.notify_outbox()
 
     def provenance(
         self, model_name: str = "", model_version: str = "", **parameters: str
@@ -65,6 +79,15 @@ class ServiceContext:
         )
 
 
+@dataclass(frozen=True)
+class Ticker:
+    """Work a service does on a timer rather than on a message (e.g. expiring idle streams)."""
+
+    name: str
+    interval_s: float
+    tick: Callable[[], None]
+
+
 @dataclass
 class ServiceDefinition:
     settings: ServiceSettings
@@ -72,6 +95,15 @@ class ServiceDefinition:
     grpc_services: Callable[[ServiceContext], Sequence[GrpcService]]
     migrations: Sequence[Path] = ()
     method_roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    tickers: Callable[[ServiceContext], Sequence[Ticker]] = lambda ctx: ()
+
+
+def _run_ticker(ticker: Ticker, stop: threading.Event) -> None:
+    while not stop.wait(ticker.interval_s):
+        try:
+            ticker.tick()
+        except Exception:  # a failed tick is retried on the next one; the service keeps serving
+            log.exception("ticker failed", ticker=ticker.name)
 
 
 def build_context(settings: ServiceSettings, migrations: Sequence[Path] = ()) -> ServiceContext:
@@ -98,6 +130,7 @@ def run(definition: ServiceDefinition) -> int:
         ctx.sessions, producer, s.service_name, s.instance_id, poll_interval_s=s.outbox_poll_interval_s
     )
     relay.start()
+    ctx.notify_outbox = relay.notify
     consumer = ConsumerWorker(
         ConsumerConfig(
             bootstrap=s.kafka_bootstrap,
@@ -126,7 +159,14 @@ def run(definition: ServiceDefinition) -> int:
         policy,
         StaticTokens(s.auth_tokens),
         s.grpc_max_workers,
+        s.grpc_max_message_bytes,
     )
+    tickers = [
+        threading.Thread(target=_run_ticker, args=(t, stop), name=t.name, daemon=True)
+        for t in definition.tickers(ctx)
+    ]
+    for thread in tickers:
+        thread.start()
     log.info(
         "service ready",
         grpc_port=server.port,
@@ -145,6 +185,9 @@ def run(definition: ServiceDefinition) -> int:
             break
 
     log.info("stopping")
+    stop.set()  # tickers too, when the consumer died
+    for thread in tickers:
+        thread.join(s.shutdown_grace_s)
     server.set_serving(False)
     consumer.stop()  # finishes the in-flight record, commits its offset, leaves the group
     server.stop(s.shutdown_grace_s)

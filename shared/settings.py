@@ -57,6 +57,8 @@ class ServiceSettings(BaseSettings):
     grpc_host: str = "0.0.0.0"
     grpc_port: int = Field(50050, ge=0, le=65535)
     grpc_max_workers: int = Field(8, ge=1)
+    # gRPC's own default is 4 MiB, too small for a recording uploaded in one call.
+    grpc_max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     metrics_port: int = Field(0, ge=-1, le=65535)  # 0: any free port, -1: disabled
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,6 +1,9 @@
 """python -m services.asr"""
 
+from pathlib import Path
+
 from protos import asr_pb2, asr_pb2_grpc
+from services.asr.drafting import SpeechModels
 from services.asr.handler import make_handler
 from services.asr.servicer import AsrServicer
 from services.asr.settings import AsrSettings
@@ -9,14 +12,21 @@ from shared.kafka.consumer import Subscription
 from shared.service import ServiceDefinition, main
 from shared.topics import AUDIO_SEGMENTS
 
+MIGRATIONS = Path(__file__).parent / "migrations"
+
 
 def build(settings: AsrSettings) -> ServiceDefinition:
+    models = SpeechModels.load(settings)  # once per process, before the consumer joins its group
     return ServiceDefinition(
         settings=settings,
-        subscriptions=lambda ctx: [Subscription(AUDIO_SEGMENTS.name, make_handler(ctx))],
+        migrations=[MIGRATIONS],
+        subscriptions=lambda ctx: [Subscription(AUDIO_SEGMENTS.name, make_handler(ctx, models))],
         grpc_services=lambda ctx: [
             GrpcService.of(
-                asr_pb2, "AsrService", AsrServicer(ctx), asr_pb2_grpc.add_AsrServiceServicer_to_server
+                asr_pb2,
+                "AsrService",
+                AsrServicer(ctx, models, settings.max_transcribe_s),
+                asr_pb2_grpc.add_AsrServiceServicer_to_server,
             )
         ],
     )

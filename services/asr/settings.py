@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -12,3 +12,22 @@ class AsrSettings(ServiceSettings):
 
     grpc_port: int = Field(50052, ge=0, le=65535)
     metrics_port: int = Field(9102, ge=-1, le=65535)
+    # One segment at a time through the models; a slow decode must not look like a dead consumer.
+    max_poll_records: int = Field(1, ge=1)
+    max_poll_interval_ms: int = Field(600_000, ge=1000)
+
+    whisper_model: str = "whisper-base"  # a name from `voxloop models catalog`
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    beam_size: int = Field(5, ge=1, le=20)
+    cpu_threads: int = Field(0, ge=0)  # 0: CTranslate2's default (all cores)
+    # Whole files (the Transcribe call): faster-whisper's BatchedInferencePipeline or plain
+    # sequential decoding; the default is what the benchmark measured faster on a 2-core CPU.
+    whole_file_mode: Literal["sequential", "batched"] = "sequential"
+    batch_size: int = Field(8, ge=1, le=64)
+
+    max_transcribe_s: float = Field(3600.0, gt=0)  # longest file the Transcribe call accepts
+    diarize: bool = True
+    diarization_device: Literal["cpu", "cuda"] = "cpu"
+    torch_threads: int = Field(1, ge=1)  # more than one stalls on 2 cores next to CTranslate2
+    speaker_link_threshold: float = Field(0.5, ge=-1, le=1)  # CAM++ cosine, same speaker above

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from faster_whisper import WhisperModel
+from faster_whisper import BatchedInferencePipeline, WhisperModel
 from numpy.typing import NDArray
 
 SAMPLE_RATE_HZ = 16_000
@@ -95,20 +95,38 @@ class Transcriber:
         self.model = WhisperModel(
             str(spec.path), device=spec.device, compute_type=spec.compute_type, cpu_threads=spec.cpu_threads
         )
+        self._batched: BatchedInferencePipeline | None = None
 
     def transcribe(
-        self, samples: NDArray[np.float32], options: DecodingOptions = DecodingOptions()
+        self, samples: NDArray[np.float32], options: DecodingOptions = DecodingOptions(), batch_size: int = 0
     ) -> Transcription:
-        """Decode 16 kHz mono float32 audio; times are seconds from the start of ``samples``."""
-        segments, info = self.model.transcribe(
-            samples,
-            language=options.language,
-            beam_size=options.beam_size,
-            word_timestamps=options.word_timestamps,
-            vad_filter=options.vad_filter,
-            condition_on_previous_text=options.condition_on_previous_text,
-            temperature=list(options.temperature),
-        )
+        """Decode 16 kHz mono float32 audio; times are seconds from the start of ``samples``.
+
+        ``batch_size`` > 0 decodes a whole file's voiced chunks in batches with faster-whisper's
+        ``BatchedInferencePipeline`` (each chunk on its own: no previous-text conditioning).
+        """
+        if batch_size > 0:
+            if self._batched is None:
+                self._batched = BatchedInferencePipeline(self.model)
+            segments, info = self._batched.transcribe(
+                samples,
+                language=options.language,
+                beam_size=options.beam_size,
+                word_timestamps=options.word_timestamps,
+                vad_filter=options.vad_filter,
+                temperature=list(options.temperature),
+                batch_size=batch_size,
+            )
+        else:
+            segments, info = self.model.transcribe(
+                samples,
+                language=options.language,
+                beam_size=options.beam_size,
+                word_timestamps=options.word_timestamps,
+                vad_filter=options.vad_filter,
+                condition_on_previous_text=options.condition_on_previous_text,
+                temperature=list(options.temperature),
+            )
         decoded = [
             TranscribedSegment(
                 index=i,

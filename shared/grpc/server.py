@@ -150,11 +150,16 @@ def start_server(
     policy: AccessPolicy,
     auth: Authenticator,
     max_workers: int = 8,
+    max_message_bytes: int = 4 * 1024 * 1024,
 ) -> RunningServer:
     """Start a server with the services plus health and reflection; port 0 picks a free one."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         interceptors=[ServiceInterceptor(service, policy, auth)],
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
     )
     for item in services:
         item.register(item.servicer, server)

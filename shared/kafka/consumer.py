@@ -43,7 +43,13 @@ class InvalidMessage(ValueError):
     """A decodable message whose content breaks the contract (a required field is missing...).
 
     Raised by handlers; never retried, the record goes straight to the dead-letter topic.
+    ``on_dead_letter`` runs in the dead-letter transaction: the handler's own transaction is
+    rolled back, so a state the rejection implies (a stream marked failed) is written there.
     """
+
+    def __init__(self, reason: str, on_dead_letter: Callable[[Session], None] | None = None) -> None:
+        super().__init__(reason)
+        self.on_dead_letter = on_dead_letter
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,9 @@ class ConsumerWorker:
                 outcome = self._handle_once(handler, inbound)
                 break
             except InvalidMessage as exc:
-                return self._dead_letter(record, message_id, trace_id, "validation", str(exc), attempt)
+                return self._dead_letter(
+                    record, message_id, trace_id, "validation", str(exc), attempt, exc.on_dead_letter
+                )
             except Exception as exc:
                 log.warning(
                     "handler failed",
@@ -264,6 +272,7 @@ class ConsumerWorker:
         error_type: str,
         reason: str,
         attempts: int,
+        on_dead_letter: Callable[[Session], None] | None = None,
     ) -> str:
         cfg = self._config
         failed_at = Timestamp()
@@ -288,6 +297,8 @@ class ConsumerWorker:
             self._record_inbox(
                 session, message_id, record.topic, record.partition, record.offset, "dead_lettered"
             )
+            if on_dead_letter is not None:
+                on_dead_letter(session)
             dead = Outbound(record.topic + DEAD_LETTER_SUFFIX, letter, message_id=f"dlq-{message_id}")
             enqueue(session, [dead], trace_id, cfg.service)
         self._on_enqueued()

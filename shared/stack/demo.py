@@ -1,15 +1,17 @@
-"""The main job at this stage: one recording chunk through all six services, traced hop by hop."""
+"""The main job: a real recording streamed in chunks through all six services, traced hop by hop."""
 
 from __future__ import annotations
 
-import math
-import struct
 import uuid
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 from google.protobuf.message import Message
+from numpy.typing import NDArray
 
 from protos import (
     annotate_pb2,
@@ -26,32 +28,62 @@ from protos import (
     ingest_pb2_grpc,
     quality_pb2,
     quality_pb2_grpc,
+    transcripts_pb2,
 )
-from services.ingest.handler import segment_id_for
+from shared.audio import TARGET_RATE_HZ, DecodedAudio, decode_container, to_pcm16
 from shared.stack.probe import Received, collect, publish, segment_id_of
-from shared.topics import AUDIO_CHUNKS, TRAINING_EXAMPLES, TRANSCRIPTS_VALIDATED
+from shared.topics import (
+    AUDIO_CHUNKS,
+    AUDIO_SEGMENTS,
+    TRAINING_EXAMPLES,
+    TRANSCRIPTS_DRAFT,
+    TRANSCRIPTS_VALIDATED,
+)
 
 
-def tone_pcm16(seconds: float = 1.0, hz: float = 440.0, rate: int = 16_000) -> bytes:
-    """A plain tone; real speech arrives with the ASR issue."""
-    n = int(seconds * rate)
-    return struct.pack(f"<{n}h", *(int(8000 * math.sin(2 * math.pi * hz * i / rate)) for i in range(n)))
+def sample_recording() -> DecodedAudio:
+    """pyannote.audio's own sample (30 s, two English speakers on the phone), found through the
+    installed distribution's files: real speech for the demo without any download."""
+    path = Path(str(metadata.distribution("pyannote.audio").locate_file("pyannote/audio/sample/sample.wav")))
+    return decode_container(path.read_bytes(), max_duration_s=60.0)
+
+
+def speech_chunks(
+    samples: NDArray[np.float32],
+    stream_id: str,
+    chunk_s: float = 0.5,
+    context: common_pb2.RecordingContext | None = None,
+) -> list[audio_pb2.AudioChunk]:
+    """16 kHz mono audio as a producer streams it: PCM16 chunks of ``chunk_s``, the last final."""
+    step = int(chunk_s * TARGET_RATE_HZ)
+    parts = [samples[i : i + step] for i in range(0, len(samples), step)]
+    context = context or common_pb2.RecordingContext(
+        recording_id=stream_id, tenant_id="demo", domain="general"
+    )
+    return [
+        audio_pb2.AudioChunk(
+            stream_id=stream_id,
+            sequence=i,
+            final=i == len(parts) - 1,
+            data=to_pcm16(part),
+            encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,
+            sample_rate_hz=TARGET_RATE_HZ,
+            channels=1,
+            context=context,
+        )
+        for i, part in enumerate(parts)
+    ]
 
 
 def demo_chunk(stream_id: str | None = None) -> audio_pb2.AudioChunk:
+    """One short recording in one final chunk: 6 s of the sample ("Oh, hello. I didn't know you
+    were there. Neither did I ..."), for tests of the plumbing that need a real draft quickly."""
     stream_id = stream_id or f"demo-{uuid.uuid4().hex[:8]}"
-    return audio_pb2.AudioChunk(
-        stream_id=stream_id,
-        sequence=0,
-        final=True,
-        data=tone_pcm16(),
-        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,
-        sample_rate_hz=16_000,
-        channels=1,
-        context=common_pb2.RecordingContext(
-            recording_id=stream_id, tenant_id="demo", language_hint="en", domain="general"
-        ),
+    clip = sample_recording().samples[int(8.3 * TARGET_RATE_HZ) : int(14.3 * TARGET_RATE_HZ)]
+    context = common_pb2.RecordingContext(
+        recording_id=stream_id, tenant_id="demo", language_hint="en", domain="general"
     )
+    return speech_chunks(clip, stream_id, chunk_s=len(clip) / TARGET_RATE_HZ, context=context)[0]
 
 
 @dataclass(frozen=True)
@@ -136,15 +168,72 @@ def _summary(message: Message) -> str:
     return ", ".join(parts) or message.DESCRIPTOR.name
 
 
-def run_demo(bootstrap: str, timeout_s: float = 60.0) -> tuple[audio_pb2.AudioChunk, list[Received]]:
-    """Publish one chunk; wait for its validated transcript and its training example."""
-    chunk = demo_chunk()
-    segment_id = segment_id_for(chunk.stream_id, chunk.sequence)
-    publish(bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
+@dataclass(frozen=True)
+class DemoRun:
+    stream_id: str
+    segments: list[audio_pb2.AudioSegment]  # as ingest cut them
+    drafts: list[transcripts_pb2.DraftTranscript]  # as asr transcribed them, in segment order
+    received: list[Received]
 
-    def arrived(received: list[Received]) -> bool:
-        topics = {r.topic for r in received if segment_id_of(r.message) == segment_id}
-        return {TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name} <= topics
+    @property
+    def first_segment_id(self) -> str:
+        return self.segments[0].segment_id if self.segments else ""
 
-    received = collect(bootstrap, [TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name], arrived, timeout_s)
-    return chunk, received
+
+def follow_recording(bootstrap: str, stream_id: str, timeout_s: float) -> list[Received]:
+    """Everything the flow published about one recording, until every voiced segment of it
+    (ingest marks the last) has its validated transcript and its training example."""
+
+    def mine(r: Received) -> bool:
+        return segment_id_of(r.message).startswith(f"{stream_id}:")
+
+    def done(received: list[Received]) -> bool:
+        segments = [r.message for r in received if r.topic == AUDIO_SEGMENTS.name and mine(r)]
+        if not any(getattr(s, "last", False) for s in segments):
+            return False
+        voiced = {s.segment_id for s in segments if s.audio.uri}  # type: ignore[attr-defined]
+        for topic in (TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name):
+            if not voiced <= {segment_id_of(r.message) for r in received if r.topic == topic}:
+                return False
+        return True
+
+    topics = [AUDIO_SEGMENTS.name, TRANSCRIPTS_DRAFT.name, TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name]
+    return [r for r in collect(bootstrap, topics, done, timeout_s) if mine(r)]
+
+
+def follow_drafts(bootstrap: str, stream_id: str, timeout_s: float) -> list[Received]:
+    """Segments and drafts of one stream, until ingest has sent its last segment and asr has
+    drafted every voiced one (when only ingest and asr run: evaluation, benchmark, tests)."""
+
+    def mine(r: Received) -> bool:
+        return r.message.context.stream_id == stream_id  # type: ignore[attr-defined, no-any-return]
+
+    def done(received: list[Received]) -> bool:
+        segments = [r.message for r in received if r.topic == AUDIO_SEGMENTS.name and mine(r)]
+        if not any(s.last for s in segments):  # type: ignore[attr-defined]
+            return False
+        voiced = {s.segment_id for s in segments if s.audio.uri}  # type: ignore[attr-defined]
+        drafted = {segment_id_of(r.message) for r in received if r.topic == TRANSCRIPTS_DRAFT.name}
+        return voiced <= drafted
+
+    return [
+        r
+        for r in collect(bootstrap, [AUDIO_SEGMENTS.name, TRANSCRIPTS_DRAFT.name], done, timeout_s)
+        if mine(r)
+    ]
+
+
+def run_demo(bootstrap: str, timeout_s: float = 180.0) -> DemoRun:
+    """Stream pyannote's sample in 0.5 s chunks, as a live producer would, and follow it."""
+    stream_id = f"demo-{uuid.uuid4().hex[:8]}"
+    chunks = speech_chunks(sample_recording().samples, stream_id)
+    publish(bootstrap, AUDIO_CHUNKS.name, chunks, key=stream_id)
+    received = follow_recording(bootstrap, stream_id, timeout_s)
+    segments = [r.message for r in received if r.topic == AUDIO_SEGMENTS.name]
+    drafts = [r.message for r in received if r.topic == TRANSCRIPTS_DRAFT.name]
+    return DemoRun(
+        stream_id,
+        sorted(segments, key=lambda s: s.index),  # type: ignore[attr-defined]
+        sorted(drafts, key=lambda d: d.segment.index),  # type: ignore[attr-defined]
+        received,
+    )

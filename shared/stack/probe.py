@@ -20,6 +20,7 @@ class Received:
     message_id: str
     trace_id: str
     message: Message
+    received_at: float = 0.0  # time.time() when the probe read it, for latency measurements
 
 
 def segment_id_of(message: Message) -> str:
@@ -99,6 +100,7 @@ def collect(
                             decode_as.FromString(r.value)
                             if decode_as
                             else codec.decode(r.topic, r.value, r.headers),
+                            time.time(),
                         )
                     )
             if until(received):

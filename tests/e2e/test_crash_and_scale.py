@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from protos import transcripts_pb2
-from services.ingest.handler import segment_id_for
+from services.ingest.intake import segment_id_for
 from shared.stack import stack
 from shared.stack.demo import demo_chunk
 from shared.stack.probe import collect, publish, segment_id_of

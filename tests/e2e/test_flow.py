@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from protos import asr_pb2, asr_pb2_grpc, events_pb2, transcripts_pb2
-from services.ingest.handler import segment_id_for
+from services.ingest.intake import segment_id_for
 from shared.stack import stack
 from shared.stack.demo import demo_chunk, trace_hops
 from shared.stack.probe import collect, publish, publish_raw, segment_id_of

@@ -121,3 +121,8 @@ def to_pcm16(samples: NDArray[np.float32]) -> bytes:
     """16 kHz mono float32 to PCM16 bytes, the form segments are stored in."""
     clipped = np.clip(samples, -1.0, 1.0)
     return (clipped * 32767.0).round().astype("<i2").tobytes()
+
+
+def from_pcm16(data: bytes) -> NDArray[np.float32]:
+    """PCM16 bytes (as segments are stored) back to float32 in [-1, 1]."""
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0

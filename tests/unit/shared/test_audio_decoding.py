@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
-import av
 import numpy as np
 import pytest
 
-from services.ingest.audio import (
+from shared.audio import (
     TARGET_RATE_HZ,
     AudioError,
     AudioTooLong,
@@ -19,6 +16,7 @@ from services.ingest.audio import (
     decode_pcm16,
     to_pcm16,
 )
+from tests.audio_files import encode as encode_file
 
 
 def tone(seconds: float, rate: int, channels: int, hz: float = 440.0) -> np.ndarray:
@@ -29,27 +27,7 @@ def tone(seconds: float, rate: int, channels: int, hz: float = 440.0) -> np.ndar
 
 def encode(fmt: str, codec: str, seconds: float = 2.0, rate: int = 44_100, channels: int = 2) -> bytes:
     """Encode a tone to a real file with FFmpeg's own encoders."""
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=rate)
-        stream.layout = "stereo" if channels == 2 else "mono"
-        sample_format = stream.codec_context.codec.audio_formats[0].name
-        planar = tone(seconds, rate, channels)
-        frame_size = stream.codec_context.frame_size or 1024
-        for start in range(0, planar.shape[1], frame_size):
-            chunk = planar[:, start : start + frame_size]
-            frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(chunk), format="fltp", layout=stream.layout.name
-            )
-            frame.sample_rate = rate
-            frame.pts = start
-            resampler = av.AudioResampler(format=sample_format, layout=stream.layout.name, rate=rate)
-            for converted in resampler.resample(frame):
-                for packet in stream.encode(converted):
-                    out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buffer.getvalue()
+    return encode_file(tone(seconds, rate, channels), rate, fmt, codec)
 
 
 @pytest.mark.parametrize(

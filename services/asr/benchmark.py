@@ -1,0 +1,357 @@
+"""`voxloop bench asr`: the services against bare faster-whisper, on the same audio, in one run.
+
+Throughput is audio seconds per wall second. The bare library gets the whole recording in one
+``WhisperModel.transcribe`` call with the service's decoding options; the services get the same
+audio streamed as 0.5 s PCM16 chunks into audio.chunks.v1 (published as fast as the broker takes
+them) and are timed from the first chunk sent to the last draft read back from
+transcripts.draft.v1, so ingest's decoding, voice-activity cutting, the broker, the databases and
+the outbox are all inside the measurement. Diarization is measured on its own (bare pyannote
+pipeline, and the services with it on). Latency: the audio is streamed at real-time pace and
+each draft is timed from the moment the chunk holding its last word was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kafka import KafkaProducer
+from numpy.typing import NDArray
+
+from protos import audio_pb2, transcripts_pb2
+from shared.audio import TARGET_RATE_HZ
+from shared.kafka import codec
+from shared.stack import stack
+from shared.stack.demo import follow_drafts, sample_recording, speech_chunks
+from shared.stack.probe import Received
+from shared.topics import AUDIO_CHUNKS, AUDIO_SEGMENTS, TRANSCRIPTS_DRAFT
+
+CHUNK_S = 0.5
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    audio_s: float
+    wall_s: float
+    detail: str = ""
+
+    @property
+    def throughput(self) -> float:
+        """Audio seconds per wall second (the inverse of the real-time factor)."""
+        return self.audio_s / self.wall_s
+
+    @property
+    def rtf(self) -> float:
+        return self.wall_s / self.audio_s
+
+
+@dataclass
+class BenchmarkReport:
+    machine: dict[str, str]
+    settings: dict[str, str]
+    measurements: list[Measurement] = field(default_factory=list)
+    latency_s: list[float] = field(default_factory=list)
+
+    def get(self, name: str) -> Measurement:
+        return next(m for m in self.measurements if m.name == name)
+
+    def ratios(self) -> dict[str, float]:
+        bare = self.get("bare faster-whisper").throughput
+        out = {"services_asr_vs_bare": self.get("services, ASR only").throughput / bare}
+        if any(m.name == "bare faster-whisper, batched" for m in self.measurements):
+            out["batched_vs_sequential"] = self.get("bare faster-whisper, batched").throughput / bare
+        return out
+
+    def latency(self) -> dict[str, float]:
+        if not self.latency_s:
+            return {}
+        ordered = sorted(self.latency_s)
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        return {"p50_s": statistics.median(ordered), "p95_s": p95, "max_s": ordered[-1], "n": len(ordered)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "machine": self.machine,
+            "settings": self.settings,
+            "measurements": [
+                {**asdict(m), "throughput": round(m.throughput, 3), "rtf": round(m.rtf, 4)}
+                for m in self.measurements
+            ],
+            "ratios": {k: round(v, 3) for k, v in self.ratios().items()},
+            "latency_end_of_utterance_to_draft": {k: round(v, 3) for k, v in self.latency().items()},
+            "latency_samples_s": [round(x, 3) for x in self.latency_s],
+        }
+
+
+def machine_facts(device: str) -> dict[str, str]:
+    facts = {
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "device": device,
+    }
+    try:
+        import ctranslate2
+
+        facts["ctranslate2"] = ctranslate2.__version__
+        facts["cuda_devices"] = str(ctranslate2.get_cuda_device_count())
+    except Exception as exc:  # a machine without CUDA libraries still benchmarks on the CPU
+        facts["ctranslate2"] = f"unavailable: {exc}"
+    return facts
+
+
+def bench_audio(repeats: int) -> NDArray[np.float32]:
+    """pyannote's 30 s two-speaker call, ``repeats`` times in a row: real speech, long enough
+    for steady-state numbers."""
+    return np.concatenate([sample_recording().samples] * repeats)
+
+
+def time_bare_whisper(
+    model_path: Path,
+    audio: NDArray[np.float32],
+    device: str,
+    compute_type: str,
+    beam_size: int,
+    batch_size: int = 0,
+) -> float:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    model = WhisperModel(str(model_path), device=device, compute_type=compute_type)
+    model.transcribe(audio[: TARGET_RATE_HZ * 5], beam_size=beam_size)  # warm-up, as the services are warm
+    started = time.perf_counter()
+    if batch_size:
+        segments, _ = BatchedInferencePipeline(model).transcribe(
+            audio, beam_size=beam_size, word_timestamps=True, vad_filter=True, batch_size=batch_size
+        )
+    else:
+        segments, _ = model.transcribe(audio, beam_size=beam_size, word_timestamps=True, vad_filter=True)
+    for _ in segments:  # the generator decodes as it is consumed
+        pass
+    return time.perf_counter() - started
+
+
+def time_bare_diarization(audio: NDArray[np.float32], models_dir: Path | None, device: str) -> float:
+    from services.asr.diarizer import Diarizer
+
+    diarizer = Diarizer(models_dir, torch_threads=1 if device == "cpu" else 4, device=device)
+    diarizer.diarize(audio[: TARGET_RATE_HZ * 10])  # warm-up
+    started = time.perf_counter()
+    diarizer.diarize(audio)
+    return time.perf_counter() - started
+
+
+def _send(producer: KafkaProducer, chunk: audio_pb2.AudioChunk) -> None:
+    message_id = codec.new_id()
+    producer.send(
+        AUDIO_CHUNKS.name,
+        key=chunk.stream_id.encode(),
+        value=codec.encode(chunk),
+        headers=codec.make_headers(chunk, message_id, message_id, "bench"),
+    )
+
+
+def stream_through_services(
+    bootstrap: str, audio: NDArray[np.float32], stream_id: str, realtime: bool, timeout_s: float
+) -> tuple[float, list[float], list[Received]]:
+    """Stream chunks (at once, or paced like a live source); return the first send time, each
+    chunk's send time, and what the services published about the stream."""
+    chunks = speech_chunks(audio, stream_id, CHUNK_S)
+    sent_at: list[float] = [0.0] * len(chunks)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+
+    def produce() -> None:
+        start = time.time()
+        for i, chunk in enumerate(chunks):
+            if realtime:  # chunk i holds [i*0.5, (i+1)*0.5) s: a live source has it at its end
+                time.sleep(max(0.0, start + (i + 1) * CHUNK_S - time.time()))
+            _send(producer, chunk)
+            if realtime:
+                producer.flush()
+            sent_at[i] = time.time()
+        producer.flush()
+
+    started = time.time()
+    sender = threading.Thread(target=produce, daemon=True)
+    sender.start()
+    received = follow_drafts(bootstrap, stream_id, timeout_s)
+    sender.join()
+    producer.close()
+    return started, sent_at, received
+
+
+def utterance_latencies(sent_at: list[float], received: list[Received]) -> list[float]:
+    """Per draft: read time minus the send time of the chunk that held its last word."""
+    latencies = []
+    for r in received:
+        if r.topic != TRANSCRIPTS_DRAFT.name:
+            continue
+        draft: transcripts_pb2.DraftTranscript = r.message  # type: ignore[assignment]
+        if not draft.segment.words:
+            continue
+        chunk = min(int(draft.segment.words[-1].end_s / CHUNK_S), len(sent_at) - 1)
+        latencies.append(r.received_at - sent_at[chunk])
+    return latencies
+
+
+def services_run(
+    home: Path,
+    audio: NDArray[np.float32],
+    env: dict[str, str],
+    realtime: bool,
+    label: str,
+    timeout_s: float,
+) -> tuple[Measurement, list[float]]:
+    state = stack.up(home, stack.StackPorts.free(), services=("ingest", "asr"), extra_env=env)
+    try:
+        started, sent_at, received = stream_through_services(
+            state.bootstrap, audio, label, realtime, timeout_s
+        )
+        drafts = [r for r in received if r.topic == TRANSCRIPTS_DRAFT.name]
+        if not drafts:
+            raise RuntimeError(f"{label}: no drafts arrived; see the logs in {home / 'logs'}")
+        wall = max(r.received_at for r in drafts) - started
+        segments = len([r for r in received if r.topic == AUDIO_SEGMENTS.name])
+        detail = f"{len(drafts)} drafts from {segments} segments"
+        return Measurement(label, len(audio) / TARGET_RATE_HZ, wall, detail), utterance_latencies(
+            sent_at, received
+        )
+    finally:
+        stack.down(home)
+
+
+def run_benchmark(
+    out_dir: Path,
+    work_dir: Path,
+    repeats: int = 4,
+    device: str = "cpu",
+    diarization_device: str = "cpu",
+    compute_type: str = "int8",
+    beam_size: int = 5,
+    batch_size: int = 8,
+    latency_repeats: int = 2,
+    models_dir: Path | None = None,
+    progress: Progress = lambda _: None,
+) -> BenchmarkReport:
+    """Every measurement of the ASR issue in one run, written to ``out_dir/asr_benchmark_<device>.*``."""
+    from shared.models import locate
+
+    audio = bench_audio(repeats)
+    audio_s = len(audio) / TARGET_RATE_HZ
+    model_path = locate("whisper-base", models_dir)
+    report = BenchmarkReport(
+        machine=machine_facts(device),
+        settings={
+            "model": "whisper-base (CTranslate2)",
+            "device": device,
+            "compute_type": compute_type,
+            "beam_size": str(beam_size),
+            "audio": f"pyannote sample x{repeats} ({audio_s:.0f} s)",
+            "chunk_s": str(CHUNK_S),
+            "diarization_device": diarization_device,
+        },
+    )
+    env = {
+        "ASR_DEVICE": device,
+        "ASR_COMPUTE_TYPE": compute_type,
+        "ASR_BEAM_SIZE": str(beam_size),
+        "ASR_DIARIZATION_DEVICE": diarization_device,
+        "VOXLOOP_LOG_LEVEL": "WARNING",
+    }
+    if models_dir is not None:
+        env["VOXLOOP_MODELS_DIR"] = str(models_dir)
+
+    progress("bare faster-whisper (sequential)")
+    report.measurements.append(
+        Measurement(
+            "bare faster-whisper",
+            audio_s,
+            time_bare_whisper(model_path, audio, device, compute_type, beam_size),
+        )
+    )
+    progress(f"bare faster-whisper (BatchedInferencePipeline, batch {batch_size})")
+    report.measurements.append(
+        Measurement(
+            "bare faster-whisper, batched",
+            audio_s,
+            time_bare_whisper(model_path, audio, device, compute_type, beam_size, batch_size),
+            f"batch_size={batch_size}",
+        )
+    )
+    progress("ingest + asr services, ASR only")
+    measured, _ = services_run(
+        work_dir / "asr-only", audio, {**env, "ASR_DIARIZE": "false"}, False, "services, ASR only", 1800
+    )
+    report.measurements.append(measured)
+    progress("bare diarization (pyannote + CAM++)")
+    report.measurements.append(
+        Measurement("bare diarization", audio_s, time_bare_diarization(audio, models_dir, diarization_device))
+    )
+    progress("ingest + asr services, ASR + diarization")
+    measured, _ = services_run(
+        work_dir / "with-diarization",
+        audio,
+        {**env, "ASR_DIARIZE": "true"},
+        False,
+        "services, ASR + diarization",
+        1800,
+    )
+    report.measurements.append(measured)
+    progress(f"latency: {latency_repeats * 30} s streamed at real-time pace")
+    live = bench_audio(latency_repeats)
+    measured, latencies = services_run(
+        work_dir / "live",
+        live,
+        {**env, "ASR_DIARIZE": "true"},
+        True,
+        "services, live stream (real-time pace)",
+        1800,
+    )
+    report.measurements.append(measured)
+    report.latency_s = latencies
+    write_report(report, out_dir, device)
+    return report
+
+
+def write_report(report: BenchmarkReport, out_dir: Path, device: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"asr_benchmark_{device}.json"
+    json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    lines = [
+        f"# ASR benchmark ({device})",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in report.machine.items()),
+        "",
+        "Settings: " + ", ".join(f"{k} {v}" for k, v in report.settings.items()),
+        "",
+        "| run | audio s | wall s | throughput (audio s / wall s) | RTF | detail |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for m in report.measurements:
+        lines.append(
+            f"| {m.name} | {m.audio_s:.1f} | {m.wall_s:.2f} | {m.throughput:.2f} | {m.rtf:.3f} | {m.detail} |"
+        )
+    lines += ["", "| ratio | value |", "|---|---:|"]
+    lines += [f"| {k} | {v:.3f} |" for k, v in report.ratios().items()]
+    latency = report.latency()
+    if latency:
+        lines += [
+            "",
+            "Latency from the end of a streamed utterance (the chunk holding its last word sent) to its"
+            f" draft read from transcripts.draft.v1: median {latency['p50_s']:.2f} s, 95th percentile"
+            f" {latency['p95_s']:.2f} s, max {latency['max_s']:.2f} s over {latency['n']:.0f} drafts.",
+        ]
+    md_path = out_dir / f"asr_benchmark_{device}.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return json_path, md_path
