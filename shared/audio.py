@@ -119,8 +119,8 @@ def _layout(channels: int) -> str:
 
 def to_pcm16(samples: NDArray[np.float32]) -> bytes:
     """16 kHz mono float32 to PCM16 bytes, the form segments are stored in."""
-    clipped = np.clip(samples, -1.0, 1.0)
-    return (clipped * 32767.0).round().astype("<i2").tobytes()
+    # The same 32768 scale both ways, so audio that arrived as PCM16 round-trips exactly.
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
 
 def from_pcm16(data: bytes) -> NDArray[np.float32]:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from pyannote.audio import Model
+from pyannote.core import Annotation
 
 from services.asr.campplus import SAMPLE_RATE, CAMPPlusEmbedding, diarization_pipeline
 from services.asr.speakers import Turn, turns_from_annotation
@@ -30,21 +31,24 @@ class Diarization:
 
 
 class Diarizer:
-    def __init__(self, models_dir: Path | None = None, torch_threads: int = 1) -> None:
+    def __init__(self, models_dir: Path | None = None, torch_threads: int = 1, device: str = "cpu") -> None:
         torch.set_num_threads(torch_threads)
         segmentation = Model.from_pretrained(
             str(locate(SEGMENTATION_MODEL, models_dir) / "pytorch_model.bin")
         )
+        if segmentation is None:
+            raise RuntimeError(f"{SEGMENTATION_MODEL}: pyannote could not load the checkpoint")
         self.pipeline = diarization_pipeline(segmentation, CAMPPlusEmbedding.from_models_dir(models_dir))
+        self.pipeline.to(torch.device(device))
 
     def diarize(self, samples: NDArray[np.float32]) -> Diarization:
         """16 kHz mono float32 in; times in seconds from the start of ``samples``."""
         waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None]
         with torch.inference_mode():
             output = self.pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE})
-        annotation = output.speaker_diarization
+        annotation: Annotation = output.speaker_diarization  # type: ignore[union-attr]
         labels = [str(label) for label in annotation.labels()]
-        centroids = output.speaker_embeddings
+        centroids = output.speaker_embeddings  # type: ignore[union-attr]
         embeddings = {
             label: np.asarray(centroids[i], dtype=np.float32)
             for i, label in enumerate(labels)

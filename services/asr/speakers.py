@@ -85,12 +85,12 @@ def _coverage_s(start_s: float, end_s: float, turns: Sequence[Turn]) -> dict[str
 
 
 def _nearest_speaker(start_s: float, end_s: float, turns: Sequence[Turn], max_gap_s: float) -> str:
-    best_gap, best = max_gap_s, UNKNOWN_SPEAKER
+    best_gap, best = float("inf"), UNKNOWN_SPEAKER
     for turn in turns:
         gap = max(turn.start_s - end_s, start_s - turn.end_s, 0.0)
-        if gap < best_gap or (gap == best_gap and best == UNKNOWN_SPEAKER):
+        if gap < best_gap:
             best_gap, best = gap, turn.speaker
-    return best
+    return best if best_gap <= max_gap_s else UNKNOWN_SPEAKER
 
 
 def assign_speakers(
@@ -100,6 +100,7 @@ def assign_speakers(
 
     A word under no turn gets the nearest turn's speaker within ``max_gap_s``, else "" (unknown).
     ``overlap`` is set when another speaker covers the word by OVERLAP_MIN_S and OVERLAP_MIN_SHARE.
+    Turns labelled "" (a speaker the registry could not name) count like any other speaker.
     """
     ordered = sorted(turns, key=lambda t: (t.start_s, t.end_s, t.speaker))
     assigned = []

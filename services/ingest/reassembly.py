@@ -39,12 +39,12 @@ class StreamAssembly:
     def add(self, sequence: int, data: bytes, final: bool, now_s: float) -> ChunkOutcome:
         if sequence < 0:
             raise ValueError(f"sequence must be >= 0, got {sequence}")
-        if self.ended is not None:
-            return ChunkOutcome.LATE
         digest = hashlib.sha256(data).hexdigest()
         known = self.digests.get(sequence)
-        if known is not None:
+        if known is not None:  # a redelivery stays a harmless duplicate even after the end
             return ChunkOutcome.DUPLICATE if known == digest else ChunkOutcome.CONFLICT
+        if self.ended is not None:
+            return ChunkOutcome.LATE
         if self.final_sequence is not None and sequence > self.final_sequence:
             return ChunkOutcome.AFTER_FINAL
         if final:

@@ -3,8 +3,9 @@
 Speech is found by the Silero VAD that faster-whisper bundles (ONNX, CPU), with the hysteresis of
 ``faster_whisper.vad.get_speech_timestamps``: a window is speech from ``threshold`` up, and stays
 speech down to ``threshold - 0.15``. Silero is a recurrent model: its LSTM state (h, c) runs on
-from window to window, so it is kept in the state too and a stream cut into any chunks gets the
-same probabilities, bit for bit, as the whole stream in one call.
+from window to window (resetting it moves later probabilities by up to 0.1 for tens of seconds),
+so it is kept in the state too: a stream fed in any chunks, through bytes or not, gets the same
+probabilities as the whole stream in one call (bit for bit, as measured).
 
 Only the pending audio (not yet cut) is held, so the state is bounded by ``max_segment_s``: about
 1 MB at the default 30 s, 8 kB while nothing is pending.
@@ -28,7 +29,7 @@ WINDOW = 512  # Silero's window at 16 kHz (32 ms): the only size its 16 kHz mode
 CONTEXT = 64  # samples before each window the model also sees (Silero v5+)
 _LSTM_SHAPE = (2, 1, 1, 128)  # h and c, as the ONNX graph takes them
 _BATCH_WINDOWS = 10_000  # windows per ONNX call, as faster-whisper batches them
-_FEED_SLICE = 64 * 16_000  # a whole file fed at once is taken in slices, to keep memory bounded
+_FEED_SLICE = 64 * TARGET_RATE_HZ  # a whole file fed at once is taken in slices, to keep memory bounded
 _MAGIC, _VERSION = b"VXSG", 1
 # The integer part of the state, in the order it is stored (after it: the two array lengths).
 _COUNTERS = (
@@ -233,8 +234,11 @@ class Segmenter:
     def _close(self, end: int, reopen: int) -> list[Cut]:
         """Publish [open, end) unless it has too little speech; the next segment opens at reopen."""
         start, self._open = self._open, reopen
-        lo, hi = start // WINDOW - self._voiced_start, -(-end // WINDOW) - self._voiced_start
-        speech_s = int(np.count_nonzero(self._voiced[lo:hi])) * WINDOW / TARGET_RATE_HZ
+        first = start // WINDOW
+        flags = self._voiced[first - self._voiced_start : -(-end // WINDOW) - self._voiced_start]
+        voiced = (first + np.flatnonzero(flags)) * WINDOW  # first sample of each speech window
+        overlap = np.minimum(voiced + WINDOW, end) - np.maximum(voiced, start)  # edge windows: in part
+        speech_s = int(overlap.sum()) / TARGET_RATE_HZ
         if speech_s < self.config.min_speech_s:
             return []
         samples = self._pcm(start, end).astype(np.float32) / np.float32(32768.0)
@@ -287,7 +291,6 @@ class Segmenter:
         at = _HEADER.size
         self._lstm = np.frombuffer(state, "<f4", lstm_size, at).astype(np.float32).reshape(_LSTM_SHAPE)
         at += 4 * lstm_size
-        self._voiced = np.unpackbits(np.frombuffer(state, np.uint8, voiced_bytes, at), count=n_voiced).astype(
-            bool
-        )
+        packed = np.frombuffer(state, np.uint8, voiced_bytes, at)
+        self._voiced = np.unpackbits(packed, count=n_voiced).astype(bool)
         self._audio = np.frombuffer(state, "<i2", n_audio, at + voiced_bytes).astype(np.int16)

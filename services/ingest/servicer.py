@@ -90,4 +90,5 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             row = session.get(IngestStream, request.stream_id)
             if row is None:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"no stream {request.stream_id!r}")
+                raise AssertionError("unreachable: context.abort raises")
             return stream_status(row)

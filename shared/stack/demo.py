@@ -229,11 +229,11 @@ def run_demo(bootstrap: str, timeout_s: float = 180.0) -> DemoRun:
     chunks = speech_chunks(sample_recording().samples, stream_id)
     publish(bootstrap, AUDIO_CHUNKS.name, chunks, key=stream_id)
     received = follow_recording(bootstrap, stream_id, timeout_s)
-    segments = [r.message for r in received if r.topic == AUDIO_SEGMENTS.name]
-    drafts = [r.message for r in received if r.topic == TRANSCRIPTS_DRAFT.name]
+    segments = [r.message for r in received if isinstance(r.message, audio_pb2.AudioSegment)]
+    drafts = [r.message for r in received if isinstance(r.message, transcripts_pb2.DraftTranscript)]
     return DemoRun(
         stream_id,
-        sorted(segments, key=lambda s: s.index),  # type: ignore[attr-defined]
-        sorted(drafts, key=lambda d: d.segment.index),  # type: ignore[attr-defined]
+        sorted(segments, key=lambda s: s.index),
+        sorted(drafts, key=lambda d: d.segment.index),
         received,
     )

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.e2e
 SAMPLE = sample_recording().samples
 ENV = {
     "INGEST_GAP_GRACE_S": "2",
-    "INGEST_STREAM_TIMEOUT_S": "6",
+    "INGEST_STREAM_TIMEOUT_S": "25",  # long enough for the first test to look at a running stream
     "INGEST_MAX_RECORDING_S": "120",
     "INGEST_SWEEP_INTERVAL_S": "0.5",
 }

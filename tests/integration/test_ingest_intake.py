@@ -236,7 +236,7 @@ def chunk_of(
             "not_audio",
             True,
         ),
-        (chunk_of(b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(range(256)) * 8), "audio", "", True),
+        (chunk_of(b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(range(256)) * 8), "audio", "not_audio", True),
     ],
     ids=["empty", "odd-pcm", "pcm-without-rate", "no-encoding", "text-file", "corrupt-wav"],
 )
