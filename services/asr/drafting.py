@@ -114,9 +114,13 @@ def transcript_segment(
 
 
 def _turns(diarization: Diarization, mapping: dict[str, str], offset_s: float) -> list[Turn]:
+    """The segment's turns under the recording's speaker labels. A local speaker too short to
+    have an embedding cannot be linked; its turns are dropped, so its words go to the speaker
+    who overlaps or is nearest them rather than to an anonymous one-off label."""
     return [
-        Turn(t.start_s + offset_s, t.end_s + offset_s, mapping.get(t.speaker, t.speaker))
+        Turn(t.start_s + offset_s, t.end_s + offset_s, mapping[t.speaker])
         for t in diarization.turns
+        if mapping.get(t.speaker)
     ]
 
 

@@ -47,4 +47,4 @@ def test_demo_runs_the_main_job(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "the recording travelled through all six services" in result.stdout
     assert "speakers: ['SPEAKER_00', 'SPEAKER_01']" in result.stdout  # the sample's two speakers
-    assert "Diane in New Jersey" in result.stdout.replace("\n", " ") or "New Jersey" in result.stdout
+    assert "Jersey" in result.stdout  # "This is Diane in New Jersey": the draft's text is shown
