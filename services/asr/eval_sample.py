@@ -20,6 +20,7 @@ boundary (NIST md-eval ``-c 0.25``), overlapped speech scored; also without any 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -120,6 +121,7 @@ def streamed_path(reference: SampleReference, timeout_s: float, work_dir: Path) 
     from shared.stack.demo import follow_drafts, sample_recording, speech_chunks
     from shared.stack.probe import publish
 
+    shutil.rmtree(work_dir, ignore_errors=True)  # fresh databases: the stream id is reused
     state = stack.up(work_dir, stack.StackPorts.free(), services=("ingest", "asr"))
     try:
         chunks = speech_chunks(sample_recording().samples, "eval-sample")

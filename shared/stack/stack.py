@@ -101,6 +101,15 @@ def up(
             start_service(name, home, bootstrap, ports.grpc[name], ports.metrics[name], env)
         )
     state.save()
+    try:
+        _wait_serving(state, total, timeout_s, hook)
+    except StackError:
+        down(home)  # leave no broker or half a stack behind
+        raise
+    return state
+
+
+def _wait_serving(state: StackState, total: int, timeout_s: float, hook: Hook) -> None:
     pending = {s.name: s for s in state.services}
     deadline = time.monotonic() + timeout_s
     while pending:
@@ -113,7 +122,6 @@ def up(
         if pending and time.monotonic() > deadline:
             raise StackError(f"not healthy after {timeout_s:.0f}s: {sorted(pending)}")
         time.sleep(0.2)
-    return state
 
 
 @dataclass(frozen=True)
