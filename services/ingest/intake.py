@@ -13,9 +13,13 @@ split into chunks can only be decoded once all its chunks are in, so it is cut a
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -124,6 +128,7 @@ def _new_stream(chunk: audio_pb2.AudioChunk, trace_id: str) -> IngestStream:
         assembly={},
         chunk_uris={},
         segmenter_state=None,
+        segmenter_next=0,
         chunks_received=0,
         segments_published=0,
         duration_s=0.0,
@@ -180,6 +185,66 @@ def receive_chunk(
     return outcome, out
 
 
+class SegmenterCache:
+    """The segmenters of live PCM streams, kept in memory between chunks.
+
+    A segmenter's state holds the pending audio (up to ``max_segment_s``, ~1 MB), too much to
+    rewrite in the database for every 0.5 s chunk. It is written at checkpoints instead (a cut,
+    every ``CHECKPOINT_CHUNKS`` chunks, the end of the stream). On a miss (a restart, another
+    replica took the partition, a rolled-back transaction: the cached position no longer matches
+    the database's) the segmenter is rebuilt from the checkpoint and the chunks fed since are
+    replayed from the blob store; the VAD is deterministic, so the replay reaches the same state,
+    and the cuts it repeats were published already.
+    """
+
+    def __init__(self, max_streams: int = 1024) -> None:
+        self._items: OrderedDict[str, tuple[int, Segmenter]] = OrderedDict()
+        self._max_streams = max_streams
+        self._lock = threading.Lock()
+
+    def take(self, stream_id: str, next_to_emit: int) -> Segmenter | None:
+        with self._lock:
+            item = self._items.pop(stream_id, None)
+        return item[1] if item is not None and item[0] == next_to_emit else None
+
+    def put(self, stream_id: str, next_to_emit: int, segmenter: Segmenter) -> None:
+        with self._lock:
+            self._items[stream_id] = (next_to_emit, segmenter)
+            while len(self._items) > self._max_streams:
+                self._items.popitem(last=False)  # the oldest stream rebuilds if it ever resumes
+
+
+CHECKPOINT_CHUNKS = 20
+SEGMENTERS = SegmenterCache()
+
+
+def _pcm_samples(
+    ctx: ServiceContext, config: IntakeConfig, row: IngestStream, sequence: int
+) -> NDArray[np.float32]:
+    pcm = ctx.blobs.get(row.chunk_uris[str(sequence)])
+    return decode_pcm16(pcm, row.sample_rate_hz, row.channels, config.max_recording_s).samples
+
+
+def _segmenter_at(
+    ctx: ServiceContext, config: IntakeConfig, row: IngestStream, next_to_emit: int
+) -> Segmenter:
+    """The stream's segmenter after feeding every sequence below ``next_to_emit``."""
+    cached = SEGMENTERS.take(row.stream_id, next_to_emit)
+    if cached is not None:
+        return cached
+    segmenter = Segmenter(config.segmenter, row.segmenter_state)
+    if row.encoding == PCM:
+        for sequence in range(row.segmenter_next, next_to_emit):
+            segmenter.feed(_pcm_samples(ctx, config, row, sequence))  # cuts already published
+    return segmenter
+
+
+def _checkpoint(row: IngestStream, segmenter: Segmenter, next_to_emit: int, force: bool) -> None:
+    if force or next_to_emit - row.segmenter_next >= CHECKPOINT_CHUNKS:
+        row.segmenter_state = segmenter.to_bytes()
+        row.segmenter_next = next_to_emit
+
+
 def _advance(
     ctx: ServiceContext,
     config: IntakeConfig,
@@ -190,15 +255,13 @@ def _advance(
     now_s: float,
 ) -> list[Outbound]:
     """Decode the chunks that are now in order, cut, and finish the stream when it is whole."""
+    segmenter = _segmenter_at(ctx, config, row, assembly.next_to_emit)
     ready = assembly.take_ready()
-    segmenter = Segmenter(config.segmenter, row.segmenter_state)
     cuts: list[Cut] = []
     try:
         if row.encoding == PCM:
             for sequence in ready:
-                pcm = ctx.blobs.get(row.chunk_uris[str(sequence)])
-                decoded = decode_pcm16(pcm, row.sample_rate_hz, row.channels, config.max_recording_s)
-                cuts += segmenter.feed(decoded.samples)
+                cuts += segmenter.feed(_pcm_samples(ctx, config, row, sequence))
             row.duration_s = segmenter.total_samples / TARGET_RATE_HZ
             if row.duration_s > config.max_recording_s:
                 raise ChunkRejected(
@@ -225,7 +288,9 @@ def _advance(
         cuts += segmenter.finish()
         if row.encoding == PCM:
             _store_pcm_original(ctx, row, assembly)
-    row.segmenter_state = segmenter.to_bytes()
+    _checkpoint(row, segmenter, assembly.next_to_emit, force=bool(cuts) or state is not StreamState.RECEIVING)
+    if state is StreamState.RECEIVING:
+        SEGMENTERS.put(row.stream_id, assembly.next_to_emit, segmenter)
     row.state = state.value
     return _publish(ctx, config, session, row, cuts, source_message_id, end_reason=_end_reason(state))
 
@@ -263,6 +328,8 @@ def _publish(
 ) -> list[Outbound]:
     """One message per cut; when the stream ended, the last one says so (an end marker without
     audio when the tail held no speech), so ASR and downstream know the recording is over."""
+    if not cuts and not end_reason:
+        return []
     context = common_pb2.RecordingContext.FromString(row.context)
     provenance = ctx.provenance(**{k: str(v) for k, v in asdict(config.segmenter).items()})
     segments = [
@@ -356,9 +423,9 @@ def expire_stream(
     state = assembly.state(now_s, config.gap_grace_s, config.stream_timeout_s)
     if state is StreamState.RECEIVING:
         return []
-    segmenter = Segmenter(config.segmenter, row.segmenter_state)
+    segmenter = _segmenter_at(ctx, config, row, assembly.next_to_emit)
     cuts = segmenter.finish() if row.encoding == PCM else []
-    row.segmenter_state = segmenter.to_bytes()
+    _checkpoint(row, segmenter, assembly.next_to_emit, force=True)
     row.state = state.value
     row.error = f"missing chunks {assembly.missing()}" if state is StreamState.GAP else "no final chunk"
     row.store_assembly(assembly)

@@ -34,6 +34,7 @@ class IngestStream(Base):
     assembly: Mapped[dict[str, Any]] = mapped_column(JSON)
     chunk_uris: Mapped[dict[str, str]] = mapped_column(JSON)  # sequence -> blob uri
     segmenter_state: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    segmenter_next: Mapped[int] = mapped_column(Integer, default=0)  # sequences fed into that state
     chunks_received: Mapped[int] = mapped_column(Integer, default=0)
     segments_published: Mapped[int] = mapped_column(Integer, default=0)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)

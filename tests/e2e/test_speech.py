@@ -60,9 +60,10 @@ def follow(bootstrap: str, stream_id: str) -> list[Received]:
 
 
 def test_streamed_telephone_call_becomes_a_draft_with_two_speakers(speech_stack: StackState) -> None:
-    chunks = speech_chunks(SAMPLE, "call-1")
-    # The first 24 s: a segment (and its draft) must come out while the stream is still running.
-    publish(speech_stack.bootstrap, AUDIO_CHUNKS.name, chunks[:48], key="call-1")
+    # The call twice in a row (60 s): long enough for the default segmenting (a segment closes at
+    # a pause once it is 20 s long) to publish a segment, and its draft, mid-stream.
+    chunks = speech_chunks(np.concatenate([SAMPLE, SAMPLE]), "call-1")
+    publish(speech_stack.bootstrap, AUDIO_CHUNKS.name, chunks[:80], key="call-1")  # the first 40 s
     early = collect(
         speech_stack.bootstrap,
         [TRANSCRIPTS_DRAFT.name],
@@ -75,7 +76,7 @@ def test_streamed_telephone_call_becomes_a_draft_with_two_speakers(speech_stack:
             ingest_pb2.GetStreamRequest(stream_id="call-1"), metadata=metadata_for(speech_stack)
         )
     assert running.state == ingest_pb2.STREAM_STATE_RECEIVING
-    publish(speech_stack.bootstrap, AUDIO_CHUNKS.name, chunks[48:], key="call-1")
+    publish(speech_stack.bootstrap, AUDIO_CHUNKS.name, chunks[80:], key="call-1")
 
     drafts = drafts_of(follow(speech_stack.bootstrap, "call-1"))
     words = [w for d in drafts for w in d.words]
@@ -84,7 +85,8 @@ def test_streamed_telephone_call_becomes_a_draft_with_two_speakers(speech_stack:
     assert {d.language for d in drafts} == {"en"}
     assert all(d.language_probability > 0.5 for d in drafts)
     text = " ".join(d.text for d in drafts)
-    result = wer(pyannote_sample().reference_text(), text)
+    reference = pyannote_sample().reference_text()
+    result = wer(f"{reference} {reference}", text)
     assert result.wer <= 0.25, f"WER {result.wer:.3f}: {text}"
     for d in drafts:
         assert d.start_s <= d.words[0].start_s and d.words[-1].end_s <= d.end_s + 0.5

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("assembly", sa.JSON(), nullable=False),
         sa.Column("chunk_uris", sa.JSON(), nullable=False),
         sa.Column("segmenter_state", sa.LargeBinary(), nullable=True),
+        sa.Column("segmenter_next", sa.Integer(), nullable=False),
         sa.Column("chunks_received", sa.Integer(), nullable=False),
         sa.Column("segments_published", sa.Integer(), nullable=False),
         sa.Column("duration_s", sa.Float(), nullable=False),
