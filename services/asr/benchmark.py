@@ -12,6 +12,7 @@ each draft is timed from the moment the chunk holding its last word was sent.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -20,21 +21,24 @@ import statistics
 import threading
 import time
 import uuid
+import wave
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 from kafka import KafkaProducer
 from numpy.typing import NDArray
 
-from protos import audio_pb2, transcripts_pb2
-from shared.audio import TARGET_RATE_HZ
+from protos import audio_pb2, common_pb2, ingest_pb2, ingest_pb2_grpc, transcripts_pb2
+from shared.audio import TARGET_RATE_HZ, to_pcm16
 from shared.kafka import codec
 from shared.stack import stack
 from shared.stack.demo import follow_drafts, sample_recording, speech_chunks
 from shared.stack.probe import Received
+from shared.stack.processes import StackState
 from shared.topics import AUDIO_CHUNKS, AUDIO_SEGMENTS, TRANSCRIPTS_DRAFT
 
 CHUNK_S = 0.5
@@ -70,7 +74,14 @@ class BenchmarkReport:
 
     def ratios(self) -> dict[str, float]:
         bare = self.get("bare faster-whisper").throughput
-        out = {"services_asr_vs_bare": self.get("services, ASR only").throughput / bare}
+        out = {
+            "services_asr_streamed_vs_bare": self.get(
+                "services, ASR only, streamed in 0.5 s chunks"
+            ).throughput
+            / bare,
+            "services_asr_uploaded_vs_bare": self.get("services, ASR only, uploaded as one file").throughput
+            / bare,
+        }
         if any(m.name == "bare faster-whisper, batched" for m in self.measurements):
             out["batched_vs_sequential"] = self.get("bare faster-whisper, batched").throughput / bare
         return out
@@ -205,6 +216,38 @@ def stream_through_services(
     return started, sent_at, received
 
 
+def upload_through_services(
+    state: StackState, audio: NDArray[np.float32], stream_id: str, timeout_s: float
+) -> tuple[float, list[float], list[Received]]:
+    """The whole recording as one WAV file through IngestService.UploadRecording."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(TARGET_RATE_HZ)
+        wav.writeframes(to_pcm16(audio))
+    ingest = next(p for p in state.services if p.name == "ingest")
+    metadata = (("authorization", f"Bearer {stack.admin_token(Path(state.home))}"),)
+    request = ingest_pb2.UploadRecordingRequest(
+        context=common_pb2.RecordingContext(recording_id=stream_id, stream_id=stream_id),
+        data=buffer.getvalue(),
+        mime_type="audio/wav",
+    )
+
+    def upload() -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{ingest.grpc_port}") as channel:
+            ingest_pb2_grpc.IngestServiceStub(channel).UploadRecording(  # type: ignore[no-untyped-call]
+                request, metadata=metadata, timeout=timeout_s
+            )
+
+    started = time.time()
+    sender = threading.Thread(target=upload, daemon=True)
+    sender.start()
+    received = follow_drafts(state.bootstrap, stream_id, timeout_s)
+    sender.join()
+    return started, [], received
+
+
 def utterance_latencies(sent_at: list[float], received: list[Received]) -> list[float]:
     """Per draft: read time minus the send time of the chunk that held its last word."""
     latencies = []
@@ -223,12 +266,14 @@ def services_run(
     home: Path,
     audio: NDArray[np.float32],
     env: dict[str, str],
-    realtime: bool,
+    mode: str,
     label: str,
     timeout_s: float,
     rounds: int = 1,
 ) -> tuple[Measurement, list[float]]:
-    """Start ingest + asr, warm them up, stream the audio ``rounds`` times (one stream each)."""
+    """Start ingest + asr, warm them up, send the audio ``rounds`` times (one recording each):
+    ``mode`` "stream" (0.5 s chunks as fast as the broker takes them), "live" (at real-time
+    pace) or "upload" (one UploadRecording call)."""
     shutil.rmtree(home, ignore_errors=True)  # fresh databases: a stream id seen before would be a duplicate
     state = stack.up(home, stack.StackPorts.free(), services=("ingest", "asr"), extra_env=env)
     try:
@@ -237,16 +282,23 @@ def services_run(
         stream_through_services(
             state.bootstrap, audio[: 10 * TARGET_RATE_HZ], f"warm-up-{run_id}", False, 300
         )
-        walls, latencies, detail = [], [], ""
+        walls: list[float] = []
+        latencies: list[float] = []
+        detail = ""
         for round_ in range(rounds):
-            started, sent_at, received = stream_through_services(
-                state.bootstrap, audio, f"bench-{run_id}-{round_}", realtime, timeout_s
-            )
+            stream_id = f"bench-{run_id}-{round_}"
+            if mode == "upload":
+                started, sent_at, received = upload_through_services(state, audio, stream_id, timeout_s)
+            else:
+                started, sent_at, received = stream_through_services(
+                    state.bootstrap, audio, stream_id, mode == "live", timeout_s
+                )
             drafts = [r for r in received if r.topic == TRANSCRIPTS_DRAFT.name]
             if not drafts:
                 raise RuntimeError(f"{label}: no drafts arrived; see the logs in {home / 'logs'}")
             walls.append(max(r.received_at for r in drafts) - started)
-            latencies += utterance_latencies(sent_at, received)
+            if sent_at:
+                latencies += utterance_latencies(sent_at, received)
             segments = len([r for r in received if r.topic == AUDIO_SEGMENTS.name])
             detail = f"{len(drafts)} drafts from {segments} segments"
         return median_of(label, len(audio) / TARGET_RATE_HZ, walls, detail), latencies
@@ -305,17 +357,15 @@ def run_benchmark(
     report.measurements.append(
         median_of("bare faster-whisper, batched", audio_s, walls, f"batch_size={batch_size}")
     )
-    progress("ingest + asr services, ASR only")
-    measured, _ = services_run(
-        work_dir / "asr-only",
-        audio,
-        {**env, "ASR_DIARIZE": "false"},
-        False,
-        "services, ASR only",
-        1800,
-        rounds,
-    )
-    report.measurements.append(measured)
+    for mode, label in (
+        ("stream", "services, ASR only, streamed in 0.5 s chunks"),
+        ("upload", "services, ASR only, uploaded as one file"),
+    ):
+        progress(f"ingest + asr services, ASR only, {mode}")
+        measured, _ = services_run(
+            work_dir / f"asr-only-{mode}", audio, {**env, "ASR_DIARIZE": "false"}, mode, label, 1800, rounds
+        )
+        report.measurements.append(measured)
     progress("bare diarization (pyannote + CAM++)")
     report.measurements.append(
         Measurement("bare diarization", audio_s, time_bare_diarization(audio, models_dir, diarization_device))
@@ -325,8 +375,8 @@ def run_benchmark(
         work_dir / "with-diarization",
         audio,
         {**env, "ASR_DIARIZE": "true"},
-        False,
-        "services, ASR + diarization",
+        "stream",
+        "services, ASR + diarization, streamed",
         1800,
     )
     report.measurements.append(measured)
@@ -336,7 +386,7 @@ def run_benchmark(
         work_dir / "live",
         live,
         {**env, "ASR_DIARIZE": "true"},
-        True,
+        "live",
         "services, live stream (real-time pace)",
         1800,
     )

@@ -207,6 +207,10 @@ class SegmenterCache:
             item = self._items.pop(stream_id, None)
         return item[1] if item is not None and item[0] == next_to_emit else None
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def put(self, stream_id: str, next_to_emit: int, segmenter: Segmenter) -> None:
         with self._lock:
             self._items[stream_id] = (next_to_emit, segmenter)

@@ -14,6 +14,7 @@ import pytest
 from protos import audio_pb2, ingest_pb2
 from services.ingest.__main__ import MIGRATIONS
 from services.ingest.intake import (
+    SEGMENTERS,
     ChunkRejected,
     IntakeConfig,
     expire_stream,
@@ -269,3 +270,32 @@ def test_too_long_recordings_are_rejected(ctx: ServiceContext) -> None:
     wav = encode(SAMPLE[None], TARGET_RATE_HZ, "wav", "pcm_s16le")
     with pytest.raises(ChunkRejected, match="too_long"):
         send(ctx, short, chunk_of(wav))
+
+
+def test_a_restart_mid_stream_rebuilds_the_segmenter_and_cuts_the_same(
+    ctx: ServiceContext, config: IntakeConfig
+) -> None:
+    """The in-memory segmenter is only a cache: lost (a restart, another replica), it is rebuilt
+    from the database checkpoint plus the chunks in the blob store, and nothing changes."""
+    twice = np.concatenate([SAMPLE, SAMPLE])
+    reference = spans(send_all(ctx, config, speech_chunks(twice, "steady")))
+    chunks = speech_chunks(twice, "restarted")
+    segments = []
+    for i, chunk in enumerate(chunks):
+        if i in (37, 61, 90):  # between checkpoints, after a cut, anywhere
+            SEGMENTERS.clear()  # what a new process starts with
+        segments += send(ctx, config, chunk)[1]
+    assert spans(segments) == reference
+    assert [s.index for s in segments] == list(range(len(segments)))
+
+
+def test_a_rolled_back_chunk_does_not_leave_the_cache_ahead(
+    ctx: ServiceContext, config: IntakeConfig
+) -> None:
+    chunks = speech_chunks(SAMPLE, "rollback")
+    send_all(ctx, config, chunks[:10])
+    with pytest.raises(RuntimeError), ctx.unit_of_work() as (session, _):
+        receive_chunk(ctx, config, session, chunks[10], "trace", "msg")
+        raise RuntimeError("the handler failed after intake: the transaction rolls back")
+    reference = spans(send_all(ctx, config, speech_chunks(SAMPLE, "clean")))
+    assert spans(send_all(ctx, config, chunks[10:])) == reference
