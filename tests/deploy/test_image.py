@@ -99,8 +99,10 @@ def test_every_stage_is_python_311_slim(dockerfile_stages):
 
 def test_the_image_installs_the_project_with_pip(dockerfile_stages):
     runs = " ".join(args for stage in dockerfile_stages for k, args in stage if k == "RUN")
-    assert re.search(r"pip wheel .*\s\.(\s|$)", runs), "wheels built from the repository"
-    assert re.search(r"pip install .*--no-index.*\svoxloop(\s|$)", runs)
+    # With the speech stack (the `ml` extra): ingest and asr import faster-whisper and pyannote.
+    assert re.search(r'pip wheel .*\s"\.\[ml\]"(\s|$)', runs), "wheels built from the repository"
+    assert re.search(r'pip install .*--no-index.*\s"voxloop\[ml\]"(\s|$)', runs)
+    assert "voxloop models fetch" in runs, "the offline models are in the image"
 
 
 def test_the_runtime_stage_matches_the_service_contract(dockerfile_stages):
