@@ -180,9 +180,9 @@ class DemoRun:
         return self.segments[0].segment_id if self.segments else ""
 
 
-def follow_recording(bootstrap: str, stream_id: str, timeout_s: float) -> list[Received]:
-    """Everything the flow published about one recording, until every voiced segment of it
-    (ingest marks the last) has its validated transcript and its training example."""
+def _follow(bootstrap: str, stream_id: str, outputs: tuple[str, ...], timeout_s: float) -> list[Received]:
+    """What the flow published about one stream, until ingest has sent its last segment and every
+    voiced segment has arrived on each of ``outputs``."""
 
     def mine(r: Received) -> bool:
         return segment_id_of(r.message).startswith(f"{stream_id}:")
@@ -192,35 +192,23 @@ def follow_recording(bootstrap: str, stream_id: str, timeout_s: float) -> list[R
         if not any(getattr(s, "last", False) for s in segments):
             return False
         voiced = {s.segment_id for s in segments if s.audio.uri}  # type: ignore[attr-defined]
-        for topic in (TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name):
-            if not voiced <= {segment_id_of(r.message) for r in received if r.topic == topic}:
-                return False
-        return True
+        return all(
+            voiced <= {segment_id_of(r.message) for r in received if r.topic == topic} for topic in outputs
+        )
 
-    topics = [AUDIO_SEGMENTS.name, TRANSCRIPTS_DRAFT.name, TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name]
+    topics = list(dict.fromkeys([AUDIO_SEGMENTS.name, TRANSCRIPTS_DRAFT.name, *outputs]))
     return [r for r in collect(bootstrap, topics, done, timeout_s) if mine(r)]
 
 
+def follow_recording(bootstrap: str, stream_id: str, timeout_s: float) -> list[Received]:
+    """Until every voiced segment has its validated transcript and its training example."""
+    return _follow(bootstrap, stream_id, (TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name), timeout_s)
+
+
 def follow_drafts(bootstrap: str, stream_id: str, timeout_s: float) -> list[Received]:
-    """Segments and drafts of one stream, until ingest has sent its last segment and asr has
-    drafted every voiced one (when only ingest and asr run: evaluation, benchmark, tests)."""
-
-    def mine(r: Received) -> bool:
-        return r.message.context.stream_id == stream_id  # type: ignore[attr-defined, no-any-return]
-
-    def done(received: list[Received]) -> bool:
-        segments = [r.message for r in received if r.topic == AUDIO_SEGMENTS.name and mine(r)]
-        if not any(s.last for s in segments):  # type: ignore[attr-defined]
-            return False
-        voiced = {s.segment_id for s in segments if s.audio.uri}  # type: ignore[attr-defined]
-        drafted = {segment_id_of(r.message) for r in received if r.topic == TRANSCRIPTS_DRAFT.name}
-        return voiced <= drafted
-
-    return [
-        r
-        for r in collect(bootstrap, [AUDIO_SEGMENTS.name, TRANSCRIPTS_DRAFT.name], done, timeout_s)
-        if mine(r)
-    ]
+    """Until asr has drafted every voiced segment (when only ingest and asr run: evaluation,
+    benchmark, tests)."""
+    return _follow(bootstrap, stream_id, (TRANSCRIPTS_DRAFT.name,), timeout_s)
 
 
 def run_demo(bootstrap: str, timeout_s: float = 180.0) -> DemoRun:
