@@ -180,7 +180,9 @@ def receive_chunk(
     stored = ctx.blobs.put(chunk.data, suffix=".pcm" if chunk.encoding == PCM else ".bin")
     row.chunk_uris = {**row.chunk_uris, str(chunk.sequence): stored.uri}
     row.chunks_received += 1
-    out = _advance(ctx, config, session, row, assembly, source_message_id, now_s)
+    out = _advance(
+        ctx, config, session, row, assembly, source_message_id, now_s, {chunk.sequence: chunk.data}
+    )
     row.store_assembly(assembly)
     return outcome, out
 
@@ -223,9 +225,10 @@ SEGMENTERS = SegmenterCache()
 
 
 def _pcm_samples(
-    ctx: ServiceContext, config: IntakeConfig, row: IngestStream, sequence: int
+    ctx: ServiceContext, config: IntakeConfig, row: IngestStream, sequence: int, fresh: dict[int, bytes]
 ) -> NDArray[np.float32]:
-    pcm = ctx.blobs.get(row.chunk_uris[str(sequence)])
+    """A chunk's audio: the bytes in hand when it is the chunk just received, else the blob."""
+    pcm = fresh[sequence] if sequence in fresh else ctx.blobs.get(row.chunk_uris[str(sequence)])
     return decode_pcm16(pcm, row.sample_rate_hz, row.channels, config.max_recording_s).samples
 
 
@@ -239,7 +242,7 @@ def _segmenter_at(
     segmenter = Segmenter(config.segmenter, row.segmenter_state)
     if row.encoding == PCM:
         for sequence in range(row.segmenter_next, next_to_emit):
-            segmenter.feed(_pcm_samples(ctx, config, row, sequence))  # cuts already published
+            segmenter.feed(_pcm_samples(ctx, config, row, sequence, {}))  # cuts already published
     return segmenter
 
 
@@ -257,15 +260,17 @@ def _advance(
     assembly: StreamAssembly,
     source_message_id: str,
     now_s: float,
+    fresh: dict[int, bytes],
 ) -> list[Outbound]:
-    """Decode the chunks that are now in order, cut, and finish the stream when it is whole."""
+    """Decode the chunks that are now in order, cut, and finish the stream when it is whole.
+    ``fresh``: the chunk just received, so it is not read back from the blob store."""
     segmenter = _segmenter_at(ctx, config, row, assembly.next_to_emit)
     ready = assembly.take_ready()
     cuts: list[Cut] = []
     try:
         if row.encoding == PCM:
             for sequence in ready:
-                cuts += segmenter.feed(_pcm_samples(ctx, config, row, sequence))
+                cuts += segmenter.feed(_pcm_samples(ctx, config, row, sequence, fresh))
             row.duration_s = segmenter.total_samples / TARGET_RATE_HZ
             if row.duration_s > config.max_recording_s:
                 raise ChunkRejected(
