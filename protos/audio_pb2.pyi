@@ -3,9 +3,11 @@
 isort:skip_file
 Audio entering the platform (audio.chunks.v1) and cut into segments (audio.segments.v1)."""
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from protos import common_pb2 as _common_pb2
 import builtins as _builtins
@@ -110,6 +112,7 @@ class AudioSegment(_message.Message):
     PROVENANCE_FIELD_NUMBER: _builtins.int
     END_REASON_FIELD_NUMBER: _builtins.int
     SPEECH_S_FIELD_NUMBER: _builtins.int
+    VOICE_ACTIVITY_FIELD_NUMBER: _builtins.int
     segment_id: _builtins.str
     index: _builtins.int
     start_s: _builtins.float
@@ -134,6 +137,10 @@ class AudioSegment(_message.Message):
 
     @_builtins.property
     def provenance(self) -> _common_pb2.Provenance: ...
+    @_builtins.property
+    def voice_activity(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.SpeechSpan]:
+        """where that voice activity is (recording time)"""
+
     def __init__(
         self,
         *,
@@ -148,10 +155,11 @@ class AudioSegment(_message.Message):
         provenance: _common_pb2.Provenance | None = ...,
         end_reason: _builtins.str = ...,
         speech_s: _builtins.float = ...,
+        voice_activity: _abc.Iterable[_common_pb2.SpeechSpan] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "original", b"original", "provenance", b"provenance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "end_reason", b"end_reason", "end_s", b"end_s", "index", b"index", "last", b"last", "original", b"original", "provenance", b"provenance", "segment_id", b"segment_id", "speech_s", b"speech_s", "start_s", b"start_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "end_reason", b"end_reason", "end_s", b"end_s", "index", b"index", "last", b"last", "original", b"original", "provenance", b"provenance", "segment_id", b"segment_id", "speech_s", b"speech_s", "start_s", b"start_s", "voice_activity", b"voice_activity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

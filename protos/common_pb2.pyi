@@ -296,6 +296,34 @@ class TranscriptSegment(_message.Message):
 Global___TranscriptSegment: _TypeAlias = TranscriptSegment  # noqa: Y015
 
 @_typing.final
+class SpeechSpan(_message.Message):
+    """A stretch of a recording (seconds, recording time): voice activity, or a speaker's turn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_S_FIELD_NUMBER: _builtins.int
+    END_S_FIELD_NUMBER: _builtins.int
+    SPEAKER_FIELD_NUMBER: _builtins.int
+    start_s: _builtins.float
+    end_s: _builtins.float
+    speaker: _builtins.str
+    """the recording's speaker label for a turn; empty for VAD spans"""
+    def __init__(
+        self,
+        *,
+        start_s: _builtins.float = ...,
+        end_s: _builtins.float = ...,
+        speaker: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_s", b"end_s", "speaker", b"speaker", "start_s", b"start_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpeechSpan: _TypeAlias = SpeechSpan  # noqa: Y015
+
+@_typing.final
 class VersionRef(_message.Message):
     """A pointer to one stored version of a transcript segment."""
 

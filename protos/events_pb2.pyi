@@ -313,3 +313,57 @@ class DeadLetter(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeadLetter: _TypeAlias = DeadLetter  # noqa: Y015
+
+@_typing.final
+class QualityAlert(_message.Message):
+    """Topic quality.alerts.v1: the quality service saw something a QA lead must look at."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALERT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    LINGUIST_FIELD_NUMBER: _builtins.int
+    BASELINE_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    BOUND_FIELD_NUMBER: _builtins.int
+    SAMPLES_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    alert_id: _builtins.str
+    kind: _builtins.str
+    """"drift" (draft WER rising), "linguist_gold" (accuracy under threshold)"""
+    language: _builtins.str
+    model_version: _builtins.str
+    linguist: _builtins.str
+    baseline: _builtins.float
+    current: _builtins.float
+    bound: _builtins.float
+    samples: _builtins.int
+    message: _builtins.str
+    """one readable line"""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        alert_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        language: _builtins.str = ...,
+        model_version: _builtins.str = ...,
+        linguist: _builtins.str = ...,
+        baseline: _builtins.float = ...,
+        current: _builtins.float = ...,
+        bound: _builtins.float = ...,
+        samples: _builtins.int = ...,
+        message: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "at", b"at", "baseline", b"baseline", "bound", b"bound", "current", b"current", "kind", b"kind", "language", b"language", "linguist", b"linguist", "message", b"message", "model_version", b"model_version", "samples", b"samples"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QualityAlert: _TypeAlias = QualityAlert  # noqa: Y015

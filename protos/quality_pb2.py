@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos import transcripts_pb2 as protos_dot_transcripts__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14protos/quality.proto\x12\nvoxloop.v1\x1a\x18protos/transcripts.proto\"\'\n\x11GetVerdictRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"I\n\x18\x43\x61librationReportRequest\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1b\n\x13target_residual_wer\x18\x02 \x01(\x01\"\x84\x01\n\x0eReliabilityBin\x12\x16\n\x0e\x63onfidence_low\x18\x01 \x01(\x01\x12\x17\n\x0f\x63onfidence_high\x18\x02 \x01(\x01\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x17\n\x0fmean_confidence\x18\x04 \x01(\x01\x12\x19\n\x11observed_accuracy\x18\x05 \x01(\x01\"\xd1\x01\n\x13LanguageCalibration\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x0f\n\x07samples\x18\x02 \x01(\x05\x12\"\n\x1a\x65xpected_calibration_error\x18\x03 \x01(\x01\x12(\n\x04\x62ins\x18\x04 \x03(\x0b\x32\x1a.voxloop.v1.ReliabilityBin\x12\x1d\n\x15\x61uto_accept_threshold\x18\x05 \x01(\x01\x12\x14\n\x0cresidual_wer\x18\x06 \x01(\x01\x12\x14\n\x0creview_share\x18\x07 \x01(\x01\"G\n\x11\x43\x61librationReport\x12\x32\n\tlanguages\x18\x01 \x03(\x0b\x32\x1f.voxloop.v1.LanguageCalibration\"$\n\x10WerReportRequest\x12\x10\n\x08group_by\x18\x01 \x01(\t\"\x81\x01\n\x06WerRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08segments\x18\x02 \x01(\x05\x12\x0b\n\x03wer\x18\x03 \x01(\x01\x12\x0b\n\x03\x63\x65r\x18\x04 \x01(\x01\x12\x15\n\rsubstitutions\x18\x05 \x01(\x05\x12\x12\n\ninsertions\x18\x06 \x01(\x05\x12\x11\n\tdeletions\x18\x07 \x01(\x05\"D\n\tWerReport\x12 \n\x04rows\x18\x01 \x03(\x0b\x32\x12.voxloop.v1.WerRow\x12\x15\n\rnormalisation\x18\x02 \x01(\t2\xf6\x01\n\x0eQualityService\x12\x42\n\nGetVerdict\x12\x1d.voxloop.v1.GetVerdictRequest\x1a\x15.voxloop.v1.QaVerdict\x12[\n\x14GetCalibrationReport\x12$.voxloop.v1.CalibrationReportRequest\x1a\x1d.voxloop.v1.CalibrationReport\x12\x43\n\x0cGetWerReport\x12\x1c.voxloop.v1.WerReportRequest\x1a\x15.voxloop.v1.WerReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14protos/quality.proto\x12\nvoxloop.v1\x1a\x18protos/transcripts.proto\"\'\n\x11GetVerdictRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"I\n\x18\x43\x61librationReportRequest\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1b\n\x13target_residual_wer\x18\x02 \x01(\x01\"\x84\x01\n\x0eReliabilityBin\x12\x16\n\x0e\x63onfidence_low\x18\x01 \x01(\x01\x12\x17\n\x0f\x63onfidence_high\x18\x02 \x01(\x01\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x17\n\x0fmean_confidence\x18\x04 \x01(\x01\x12\x19\n\x11observed_accuracy\x18\x05 \x01(\x01\"\xd1\x01\n\x13LanguageCalibration\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x0f\n\x07samples\x18\x02 \x01(\x05\x12\"\n\x1a\x65xpected_calibration_error\x18\x03 \x01(\x01\x12(\n\x04\x62ins\x18\x04 \x03(\x0b\x32\x1a.voxloop.v1.ReliabilityBin\x12\x1d\n\x15\x61uto_accept_threshold\x18\x05 \x01(\x01\x12\x14\n\x0cresidual_wer\x18\x06 \x01(\x01\x12\x14\n\x0creview_share\x18\x07 \x01(\x01\"G\n\x11\x43\x61librationReport\x12\x32\n\tlanguages\x18\x01 \x03(\x0b\x32\x1f.voxloop.v1.LanguageCalibration\"<\n\x10WerReportRequest\x12\x10\n\x08group_by\x18\x01 \x01(\t\x12\x16\n\x0etop_confusions\x18\x02 \x01(\x05\"\x81\x01\n\x06WerRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08segments\x18\x02 \x01(\x05\x12\x0b\n\x03wer\x18\x03 \x01(\x01\x12\x0b\n\x03\x63\x65r\x18\x04 \x01(\x01\x12\x15\n\rsubstitutions\x18\x05 \x01(\x05\x12\x12\n\ninsertions\x18\x06 \x01(\x05\x12\x11\n\tdeletions\x18\x07 \x01(\x05\"U\n\nWordChange\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x12\n\ndraft_word\x18\x02 \x01(\t\x12\x16\n\x0e\x63orrected_word\x18\x03 \x01(\t\x12\r\n\x05\x63ount\x18\x04 \x01(\x05\"q\n\tWerReport\x12 \n\x04rows\x18\x01 \x03(\x0b\x32\x12.voxloop.v1.WerRow\x12\x15\n\rnormalisation\x18\x02 \x01(\t\x12+\n\x0btop_changes\x18\x03 \x03(\x0b\x32\x16.voxloop.v1.WordChange\")\n\x15LinguistReportRequest\x12\x10\n\x08language\x18\x01 \x01(\t\"\xcf\x01\n\x0bLinguistRow\x12\x10\n\x08linguist\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x1a\n\x12\x63orrected_segments\x18\x03 \x01(\x05\x12\x11\n\tdraft_wer\x18\x04 \x01(\x01\x12\x15\n\rgold_segments\x18\x05 \x01(\x05\x12\x15\n\rgold_accuracy\x18\x06 \x01(\x01\x12\x0f\n\x07\x66lagged\x18\x07 \x01(\x08\x12\x17\n\x0f\x61greement_pairs\x18\x08 \x01(\x05\x12\x15\n\ragreement_wer\x18\t \x01(\x01\"o\n\x0eLinguistReport\x12%\n\x04rows\x18\x01 \x03(\x0b\x32\x17.voxloop.v1.LinguistRow\x12\x1f\n\x17gold_accuracy_threshold\x18\x02 \x01(\x01\x12\x15\n\rnormalisation\x18\x03 \x01(\t\"N\n\x15\x41\x64\x64GoldSegmentRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\"]\n\x0bGoldSegment\x12\x0f\n\x07gold_id\x18\x01 \x01(\t\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x17\n\x0freference_words\x18\x04 \x01(\x05\x32\x98\x03\n\x0eQualityService\x12\x42\n\nGetVerdict\x12\x1d.voxloop.v1.GetVerdictRequest\x1a\x15.voxloop.v1.QaVerdict\x12[\n\x14GetCalibrationReport\x12$.voxloop.v1.CalibrationReportRequest\x1a\x1d.voxloop.v1.CalibrationReport\x12\x43\n\x0cGetWerReport\x12\x1c.voxloop.v1.WerReportRequest\x1a\x15.voxloop.v1.WerReport\x12R\n\x11GetLinguistReport\x12!.voxloop.v1.LinguistReportRequest\x1a\x1a.voxloop.v1.LinguistReport\x12L\n\x0e\x41\x64\x64GoldSegment\x12!.voxloop.v1.AddGoldSegmentRequest\x1a\x17.voxloop.v1.GoldSegmentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,11 +43,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CALIBRATIONREPORT']._serialized_start=525
   _globals['_CALIBRATIONREPORT']._serialized_end=596
   _globals['_WERREPORTREQUEST']._serialized_start=598
-  _globals['_WERREPORTREQUEST']._serialized_end=634
-  _globals['_WERROW']._serialized_start=637
-  _globals['_WERROW']._serialized_end=766
-  _globals['_WERREPORT']._serialized_start=768
-  _globals['_WERREPORT']._serialized_end=836
-  _globals['_QUALITYSERVICE']._serialized_start=839
-  _globals['_QUALITYSERVICE']._serialized_end=1085
+  _globals['_WERREPORTREQUEST']._serialized_end=658
+  _globals['_WERROW']._serialized_start=661
+  _globals['_WERROW']._serialized_end=790
+  _globals['_WORDCHANGE']._serialized_start=792
+  _globals['_WORDCHANGE']._serialized_end=877
+  _globals['_WERREPORT']._serialized_start=879
+  _globals['_WERREPORT']._serialized_end=992
+  _globals['_LINGUISTREPORTREQUEST']._serialized_start=994
+  _globals['_LINGUISTREPORTREQUEST']._serialized_end=1035
+  _globals['_LINGUISTROW']._serialized_start=1038
+  _globals['_LINGUISTROW']._serialized_end=1245
+  _globals['_LINGUISTREPORT']._serialized_start=1247
+  _globals['_LINGUISTREPORT']._serialized_end=1358
+  _globals['_ADDGOLDSEGMENTREQUEST']._serialized_start=1360
+  _globals['_ADDGOLDSEGMENTREQUEST']._serialized_end=1438
+  _globals['_GOLDSEGMENT']._serialized_start=1440
+  _globals['_GOLDSEGMENT']._serialized_end=1533
+  _globals['_QUALITYSERVICE']._serialized_start=1536
+  _globals['_QUALITYSERVICE']._serialized_end=1944
 # @@protoc_insertion_point(module_scope)

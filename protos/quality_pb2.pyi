@@ -155,16 +155,20 @@ class WerReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     GROUP_BY_FIELD_NUMBER: _builtins.int
+    TOP_CONFUSIONS_FIELD_NUMBER: _builtins.int
     group_by: _builtins.str
-    """"language", "speaker", "model_version", "linguist" """
+    """"language", "speaker", "model_version", "linguist", "segment" """
+    top_confusions: _builtins.int
+    """how many of the most frequent word changes to list (default 10)"""
     def __init__(
         self,
         *,
         group_by: _builtins.str = ...,
+        top_confusions: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_by", b"group_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_by", b"group_by", "top_confusions", b"top_confusions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -208,24 +212,206 @@ class WerRow(_message.Message):
 Global___WerRow: _TypeAlias = WerRow  # noqa: Y015
 
 @_typing.final
+class WordChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    DRAFT_WORD_FIELD_NUMBER: _builtins.int
+    CORRECTED_WORD_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"substitution", "insertion" (draft word removed), "deletion" (word added)"""
+    draft_word: _builtins.str
+    corrected_word: _builtins.str
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        draft_word: _builtins.str = ...,
+        corrected_word: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["corrected_word", b"corrected_word", "count", b"count", "draft_word", b"draft_word", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WordChange: _TypeAlias = WordChange  # noqa: Y015
+
+@_typing.final
 class WerReport(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ROWS_FIELD_NUMBER: _builtins.int
     NORMALISATION_FIELD_NUMBER: _builtins.int
+    TOP_CHANGES_FIELD_NUMBER: _builtins.int
     normalisation: _builtins.str
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___WerRow]: ...
+    @_builtins.property
+    def top_changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___WordChange]: ...
     def __init__(
         self,
         *,
         rows: _abc.Iterable[Global___WerRow] | None = ...,
         normalisation: _builtins.str = ...,
+        top_changes: _abc.Iterable[Global___WordChange] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["normalisation", b"normalisation", "rows", b"rows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["normalisation", b"normalisation", "rows", b"rows", "top_changes", b"top_changes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WerReport: _TypeAlias = WerReport  # noqa: Y015
+
+@_typing.final
+class LinguistReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    language: _builtins.str
+    """empty: all"""
+    def __init__(
+        self,
+        *,
+        language: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinguistReportRequest: _TypeAlias = LinguistReportRequest  # noqa: Y015
+
+@_typing.final
+class LinguistRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINGUIST_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    CORRECTED_SEGMENTS_FIELD_NUMBER: _builtins.int
+    DRAFT_WER_FIELD_NUMBER: _builtins.int
+    GOLD_SEGMENTS_FIELD_NUMBER: _builtins.int
+    GOLD_ACCURACY_FIELD_NUMBER: _builtins.int
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    AGREEMENT_PAIRS_FIELD_NUMBER: _builtins.int
+    AGREEMENT_WER_FIELD_NUMBER: _builtins.int
+    linguist: _builtins.str
+    language: _builtins.str
+    corrected_segments: _builtins.int
+    draft_wer: _builtins.float
+    """how much they changed the machine's drafts"""
+    gold_segments: _builtins.int
+    gold_accuracy: _builtins.float
+    """1 - WER of their corrections against trusted references"""
+    flagged: _builtins.bool
+    """gold accuracy under the threshold"""
+    agreement_pairs: _builtins.int
+    agreement_wer: _builtins.float
+    """WER against the other linguist on double-blind segments"""
+    def __init__(
+        self,
+        *,
+        linguist: _builtins.str = ...,
+        language: _builtins.str = ...,
+        corrected_segments: _builtins.int = ...,
+        draft_wer: _builtins.float = ...,
+        gold_segments: _builtins.int = ...,
+        gold_accuracy: _builtins.float = ...,
+        flagged: _builtins.bool = ...,
+        agreement_pairs: _builtins.int = ...,
+        agreement_wer: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement_pairs", b"agreement_pairs", "agreement_wer", b"agreement_wer", "corrected_segments", b"corrected_segments", "draft_wer", b"draft_wer", "flagged", b"flagged", "gold_accuracy", b"gold_accuracy", "gold_segments", b"gold_segments", "language", b"language", "linguist", b"linguist"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinguistRow: _TypeAlias = LinguistRow  # noqa: Y015
+
+@_typing.final
+class LinguistReport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    GOLD_ACCURACY_THRESHOLD_FIELD_NUMBER: _builtins.int
+    NORMALISATION_FIELD_NUMBER: _builtins.int
+    gold_accuracy_threshold: _builtins.float
+    normalisation: _builtins.str
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinguistRow]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___LinguistRow] | None = ...,
+        gold_accuracy_threshold: _builtins.float = ...,
+        normalisation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gold_accuracy_threshold", b"gold_accuracy_threshold", "normalisation", b"normalisation", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinguistReport: _TypeAlias = LinguistReport  # noqa: Y015
+
+@_typing.final
+class AddGoldSegmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    segment_id: _builtins.str
+    """a segment the quality service has seen a draft of"""
+    reference: _builtins.str
+    """the trusted transcript"""
+    source: _builtins.str
+    """where the reference comes from, e.g. "sample.stm" """
+    def __init__(
+        self,
+        *,
+        segment_id: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reference", b"reference", "segment_id", b"segment_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddGoldSegmentRequest: _TypeAlias = AddGoldSegmentRequest  # noqa: Y015
+
+@_typing.final
+class GoldSegment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GOLD_ID_FIELD_NUMBER: _builtins.int
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    REFERENCE_WORDS_FIELD_NUMBER: _builtins.int
+    gold_id: _builtins.str
+    segment_id: _builtins.str
+    language: _builtins.str
+    reference_words: _builtins.int
+    def __init__(
+        self,
+        *,
+        gold_id: _builtins.str = ...,
+        segment_id: _builtins.str = ...,
+        language: _builtins.str = ...,
+        reference_words: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gold_id", b"gold_id", "language", b"language", "reference_words", b"reference_words", "segment_id", b"segment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GoldSegment: _TypeAlias = GoldSegment  # noqa: Y015

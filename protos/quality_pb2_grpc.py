@@ -50,6 +50,16 @@ class QualityServiceStub:
                 request_serializer=protos_dot_quality__pb2.WerReportRequest.SerializeToString,
                 response_deserializer=protos_dot_quality__pb2.WerReport.FromString,
                 _registered_method=True)
+        self.GetLinguistReport = channel.unary_unary(
+                '/voxloop.v1.QualityService/GetLinguistReport',
+                request_serializer=protos_dot_quality__pb2.LinguistReportRequest.SerializeToString,
+                response_deserializer=protos_dot_quality__pb2.LinguistReport.FromString,
+                _registered_method=True)
+        self.AddGoldSegment = channel.unary_unary(
+                '/voxloop.v1.QualityService/AddGoldSegment',
+                request_serializer=protos_dot_quality__pb2.AddGoldSegmentRequest.SerializeToString,
+                response_deserializer=protos_dot_quality__pb2.GoldSegment.FromString,
+                _registered_method=True)
 
 
 class QualityServiceServicer:
@@ -73,6 +83,18 @@ class QualityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLinguistReport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddGoldSegment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QualityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -90,6 +112,16 @@ def add_QualityServiceServicer_to_server(servicer, server):
                     servicer.GetWerReport,
                     request_deserializer=protos_dot_quality__pb2.WerReportRequest.FromString,
                     response_serializer=protos_dot_quality__pb2.WerReport.SerializeToString,
+            ),
+            'GetLinguistReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLinguistReport,
+                    request_deserializer=protos_dot_quality__pb2.LinguistReportRequest.FromString,
+                    response_serializer=protos_dot_quality__pb2.LinguistReport.SerializeToString,
+            ),
+            'AddGoldSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddGoldSegment,
+                    request_deserializer=protos_dot_quality__pb2.AddGoldSegmentRequest.FromString,
+                    response_serializer=protos_dot_quality__pb2.GoldSegment.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -173,6 +205,60 @@ class QualityService:
             '/voxloop.v1.QualityService/GetWerReport',
             protos_dot_quality__pb2.WerReportRequest.SerializeToString,
             protos_dot_quality__pb2.WerReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLinguistReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.QualityService/GetLinguistReport',
+            protos_dot_quality__pb2.LinguistReportRequest.SerializeToString,
+            protos_dot_quality__pb2.LinguistReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddGoldSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.QualityService/AddGoldSegment',
+            protos_dot_quality__pb2.AddGoldSegmentRequest.SerializeToString,
+            protos_dot_quality__pb2.GoldSegment.FromString,
             options,
             channel_credentials,
             insecure,

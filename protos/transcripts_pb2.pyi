@@ -77,8 +77,16 @@ class DraftTranscript(_message.Message):
     AUDIO_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    VOICE_ACTIVITY_FIELD_NUMBER: _builtins.int
+    SPEAKER_TURNS_FIELD_NUMBER: _builtins.int
+    DIARIZED_FIELD_NUMBER: _builtins.int
+    DECODE_PROFILE_FIELD_NUMBER: _builtins.int
+    REDECODE_REASONS_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """1 for a first draft, higher after re-decoding"""
+    diarized: _builtins.bool
+    decode_profile: _builtins.str
+    """"default", or "safe" for a re-decode"""
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
@@ -87,6 +95,20 @@ class DraftTranscript(_message.Message):
     def audio(self) -> _common_pb2.AudioRef: ...
     @_builtins.property
     def provenance(self) -> _common_pb2.Provenance: ...
+    @_builtins.property
+    def voice_activity(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.SpeechSpan]:
+        """What the audio itself says, for the quality gate's checks (recording time, seconds).
+        speech found by voice activity detection (Silero)
+        """
+
+    @_builtins.property
+    def speaker_turns(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.SpeechSpan]:
+        """diarization turns; empty when not diarized"""
+
+    @_builtins.property
+    def redecode_reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """why the quality gate asked for this re-decode"""
+
     def __init__(
         self,
         *,
@@ -95,14 +117,56 @@ class DraftTranscript(_message.Message):
         audio: _common_pb2.AudioRef | None = ...,
         version: _builtins.int = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        voice_activity: _abc.Iterable[_common_pb2.SpeechSpan] | None = ...,
+        speaker_turns: _abc.Iterable[_common_pb2.SpeechSpan] | None = ...,
+        diarized: _builtins.bool = ...,
+        decode_profile: _builtins.str = ...,
+        redecode_reasons: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "provenance", b"provenance", "segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "provenance", b"provenance", "segment", b"segment", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "decode_profile", b"decode_profile", "diarized", b"diarized", "provenance", b"provenance", "redecode_reasons", b"redecode_reasons", "segment", b"segment", "speaker_turns", b"speaker_turns", "version", b"version", "voice_activity", b"voice_activity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DraftTranscript: _TypeAlias = DraftTranscript  # noqa: Y015
+
+@_typing.final
+class RedecodeRequest(_message.Message):
+    """Topic transcripts.redecode.v1: the quality gate asks ASR to decode a suspect segment again
+    with safer settings (no conditioning on previous text, temperature fallback, tighter VAD).
+    ASR answers with a DraftTranscript of the next version on transcripts.draft.v1.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFT_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    profile: _builtins.str
+    """"safe" """
+    @_builtins.property
+    def draft(self) -> Global___DraftTranscript:
+        """the attempt that was flagged"""
+
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the detectors that fired, with their evidence"""
+
+    def __init__(
+        self,
+        *,
+        draft: Global___DraftTranscript | None = ...,
+        profile: _builtins.str = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["draft", b"draft"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft", b"draft", "profile", b"profile", "reasons", b"reasons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedecodeRequest: _TypeAlias = RedecodeRequest  # noqa: Y015
 
 @_typing.final
 class DetectorResult(_message.Message):
@@ -155,11 +219,20 @@ class QaVerdict(_message.Message):
     POLICY_VERSION_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    DOUBLE_BLIND_FIELD_NUMBER: _builtins.int
+    GOLD_FIELD_NUMBER: _builtins.int
     route: Global___Route.ValueType
     confidence: _builtins.float
     risk_tier: _builtins.str
     """from the routing policy, e.g. "high" """
     policy_version: _builtins.str
+    double_blind: _builtins.bool
+    """For dispatch: correct this segment twice, independently (inter-annotator agreement)."""
+    gold: _builtins.bool
+    """A gold audit: a segment with a trusted reference the quality service keeps to itself,
+    slipped into a linguist's queue; their correction is scored against it. A gold copy is audit
+    material: downstream services must not publish it as a validated transcript.
+    """
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
@@ -170,7 +243,7 @@ class QaVerdict(_message.Message):
     def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___DraftTranscript]:
-        """re-decodes, in order"""
+        """every decode, in order; the last is the one judged"""
 
     @_builtins.property
     def provenance(self) -> _common_pb2.Provenance: ...
@@ -187,10 +260,12 @@ class QaVerdict(_message.Message):
         policy_version: _builtins.str = ...,
         attempts: _abc.Iterable[Global___DraftTranscript] | None = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        double_blind: _builtins.bool = ...,
+        gold: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "draft", b"draft", "provenance", b"provenance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "confidence", b"confidence", "context", b"context", "detectors", b"detectors", "draft", b"draft", "policy_version", b"policy_version", "provenance", b"provenance", "reasons", b"reasons", "risk_tier", b"risk_tier", "route", b"route"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "confidence", b"confidence", "context", b"context", "detectors", b"detectors", "double_blind", b"double_blind", "draft", b"draft", "gold", b"gold", "policy_version", b"policy_version", "provenance", b"provenance", "reasons", b"reasons", "risk_tier", b"risk_tier", "route", b"route"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

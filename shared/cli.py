@@ -24,7 +24,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(token_app, name="token")
 app.add_typer(models_app, name="models", help="Offline models: fetch, list, verify.")
 eval_app = typer.Typer(help="Quality evaluations with committed results.", no_args_is_help=True)
-bench_app = typer.Typer(help="Speed benchmarks against the bare libraries.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks with committed results.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 
@@ -246,6 +246,34 @@ def eval_asr(out: Results = Path("results"), work: Path = Path(".voxloop/eval"))
     console.print(f"written: {out / 'asr_eval.json'}, {out / 'asr_eval.md'}")
 
 
+@eval_app.command("calibration")
+def eval_calibration(
+    out: Results = Path("results"),
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Provisioned models; default: the models home.")
+    ] = None,
+) -> None:
+    """The quality gate's confidence against real drafts' WER: ECE, reliability and the
+    auto-accept threshold per language (a table, JSON, Markdown and a PNG)."""
+    from services.quality.calibration_eval import TARGETS, run_calibration_eval
+    from services.quality.calibration_views import calibration_table
+
+    with _progress() as progress:
+        task = progress.add_task("drafting", total=None)
+        evaluation = run_calibration_eval(
+            out,
+            models_dir,
+            progress=lambda step, done, total: progress.update(
+                task, description=step, completed=done, total=total
+            ),
+        )
+    for target in TARGETS:
+        table = calibration_table(evaluation.results[target], target)
+        table.caption = f"target residual WER {target:.2f}"
+        console.print(table)
+    console.print(f"written: {out / 'quality_calibration.json'}, .md and .png ({evaluation.runtime_s:.0f} s)")
+
+
 @bench_app.command("asr")
 def bench_asr(
     out: Results = Path("results"),
@@ -285,3 +313,157 @@ def bench_asr(
             f"end of utterance -> draft: median {latency['p50_s']:.2f} s, p95 {latency['p95_s']:.2f} s"
         )
     console.print(f"written: {out}/asr_benchmark_{device}.json and .md")
+
+
+quality_app = typer.Typer(help="The quality gate's reports, from the running stack.", no_args_is_help=True)
+app.add_typer(quality_app, name="quality")
+
+
+def _quality(home: Path) -> tuple[Any, tuple[tuple[str, str]]]:
+    """A QualityService stub for the stack at ``home`` and the admin token's metadata."""
+    import grpc
+
+    from protos import quality_pb2_grpc
+
+    state = StackState.load(home)
+    quality = next((p for p in state.services if p.name == "quality"), None) if state else None
+    if quality is None:
+        console.print(f"[red]no quality service running under {home}; start the stack with `voxloop up`")
+        raise typer.Exit(1)
+    channel = grpc.insecure_channel(f"127.0.0.1:{quality.grpc_port}")
+    return quality_pb2_grpc.QualityServiceStub(channel), (  # type: ignore[no-untyped-call]
+        ("authorization", f"Bearer {stack.admin_token(home)}"),
+    )
+
+
+def _call(method: Any, request: Any, meta: Any) -> Any:
+    import grpc
+
+    try:
+        return method(request, metadata=meta, timeout=60)
+    except grpc.RpcError as exc:
+        console.print(f"[red]{exc.code().name}: {exc.details()}")
+        raise typer.Exit(1) from exc
+
+
+@quality_app.command("calibration")
+def quality_calibration(
+    home: Home = DEFAULT_HOME,
+    language: Annotated[str, typer.Option(help="One language (BCP-47); empty: all.")] = "",
+    target: Annotated[float, typer.Option(help="Residual WER allowed in auto-accepted text.")] = 0.05,
+    png: Annotated[Path, typer.Option(help="Where to write the reliability plot.")] = Path(
+        "quality_calibration.png"
+    ),
+) -> None:
+    """How the gate's confidence maps to real error, from the corrections so far: reliability
+    table, expected calibration error, and the auto-accept threshold per language."""
+    from protos import quality_pb2
+    from services.quality.calibration_views import plot_calibration, print_calibration
+
+    client, meta = _quality(home)
+    report = _call(
+        client.GetCalibrationReport,
+        quality_pb2.CalibrationReportRequest(language=language, target_residual_wer=target),
+        meta,
+    )
+    print_calibration(report, console, target)
+    console.print(f"written: {plot_calibration(report, png, target)}")
+
+
+@quality_app.command("wer")
+def quality_wer(
+    home: Home = DEFAULT_HOME,
+    by: Annotated[
+        str, typer.Option(help="language, speaker, model_version, linguist or segment")
+    ] = "language",
+    top: Annotated[int, typer.Option(help="Most frequent word changes to list.")] = 10,
+) -> None:
+    """WER and CER of the drafts against people's corrections, grouped, with frequent changes."""
+    from protos import quality_pb2
+
+    client, meta = _quality(home)
+    report = _call(client.GetWerReport, quality_pb2.WerReportRequest(group_by=by, top_confusions=top), meta)
+    table = Table(title=f"Draft WER against corrections, by {by}")
+    for col in ("group", "segments", "WER", "CER", "subs", "ins", "dels"):
+        table.add_column(col)
+    for r in report.rows:
+        table.add_row(
+            r.group,
+            str(r.segments),
+            f"{r.wer:.1%}",
+            f"{r.cer:.1%}",
+            str(r.substitutions),
+            str(r.insertions),
+            str(r.deletions),
+        )
+    console.print(table)
+    changes = Table(title="Most frequent changes (draft -> correction)")
+    for col in ("kind", "draft", "correction", "count"):
+        changes.add_column(col)
+    for c in report.top_changes:
+        changes.add_row(c.kind, c.draft_word, c.corrected_word, str(c.count))
+    console.print(changes)
+    console.print(f"normalisation: {report.normalisation}")
+
+
+@quality_app.command("linguists")
+def quality_linguists(home: Home = DEFAULT_HOME, language: str = "") -> None:
+    """Per linguist and language: how much they change drafts, gold accuracy, agreement."""
+    from protos import quality_pb2
+
+    client, meta = _quality(home)
+    report = _call(client.GetLinguistReport, quality_pb2.LinguistReportRequest(language=language), meta)
+    table = Table(title=f"Linguists (gold accuracy threshold {report.gold_accuracy_threshold:.2f})")
+    for col in (
+        "linguist",
+        "language",
+        "corrected",
+        "draft WER",
+        "gold",
+        "gold accuracy",
+        "agreement pairs",
+        "agreement WER",
+        "flagged",
+    ):
+        table.add_column(col)
+    for r in report.rows:
+        table.add_row(
+            r.linguist,
+            r.language,
+            str(r.corrected_segments),
+            f"{r.draft_wer:.1%}",
+            str(r.gold_segments),
+            f"{r.gold_accuracy:.1%}" if r.gold_segments else "-",
+            str(r.agreement_pairs),
+            f"{r.agreement_wer:.1%}" if r.agreement_pairs else "-",
+            "[red]yes" if r.flagged else "no",
+        )
+    console.print(table)
+
+
+@quality_app.command("gold-add")
+def quality_gold_add(segment_id: str, reference: str, home: Home = DEFAULT_HOME, source: str = "cli") -> None:
+    """Keep a trusted reference for a segment; gold copies of it will audit linguists."""
+    from protos import quality_pb2
+
+    client, meta = _quality(home)
+    gold = _call(
+        client.AddGoldSegment,
+        quality_pb2.AddGoldSegmentRequest(segment_id=segment_id, reference=reference, source=source),
+        meta,
+    )
+    console.print(
+        f"gold {gold.gold_id}: segment {gold.segment_id} ({gold.language}, {gold.reference_words} words)"
+    )
+
+
+@bench_app.command("hallucination")
+def bench_hallucination(out: Results = Path("results")) -> None:
+    """Do the quality gate's detectors catch text nobody said? Real speech, speech with pauses and
+    generated non-speech through whisper-base, the detectors and the re-decode path."""
+    from services.quality.hallucination_bench import run_hallucination_benchmark
+    from services.quality.hallucination_report import print_report, progress_bar
+
+    with progress_bar(console) as hook:
+        report = run_hallucination_benchmark(out, progress=hook)
+    print_report(report, out, console)

@@ -68,7 +68,7 @@ class ServiceSettings(BaseSettings):
     auth_required: bool = True
     auth_tokens: list[TokenSpec] = Field(default_factory=list)
 
-    outbox_poll_interval_s: float = Field(0.2, gt=0)
+    outbox_poll_interval_s: float = Field(1.0, gt=0)  # enqueuers wake the relay; this is the fallback
     shutdown_grace_s: float = Field(5.0, ge=0)
     # Fault injection for crash tests: sleep after the database commit and before the offset
     # commit, the window in which a crash must neither lose nor duplicate anything.

@@ -25,22 +25,26 @@ AUDIO_CHUNKS = Topic("audio.chunks.v1", audio_pb2.AudioChunk)
 AUDIO_SEGMENTS = Topic("audio.segments.v1", audio_pb2.AudioSegment)
 TRANSCRIPTS_DRAFT = Topic("transcripts.draft.v1", transcripts_pb2.DraftTranscript)
 TRANSCRIPTS_QA = Topic("transcripts.qa.v1", transcripts_pb2.QaVerdict)
+TRANSCRIPTS_REDECODE = Topic("transcripts.redecode.v1", transcripts_pb2.RedecodeRequest)
 TRANSCRIPTS_CORRECTED = Topic("transcripts.corrected.v1", transcripts_pb2.CorrectedTranscript)
 TRANSCRIPTS_ANNOTATED = Topic("transcripts.annotated.v1", transcripts_pb2.AnnotatedTranscript)
 TRANSCRIPTS_VALIDATED = Topic("transcripts.validated.v1", transcripts_pb2.ValidatedTranscript)
 TASKS_EVENTS = Topic("tasks.events.v1", events_pb2.TaskEvent)
 TRAINING_EXAMPLES = Topic("training.examples.v1", events_pb2.TrainingExample)
+QUALITY_ALERTS = Topic("quality.alerts.v1", events_pb2.QualityAlert)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     AUDIO_CHUNKS,
     AUDIO_SEGMENTS,
     TRANSCRIPTS_DRAFT,
     TRANSCRIPTS_QA,
+    TRANSCRIPTS_REDECODE,
     TRANSCRIPTS_CORRECTED,
     TRANSCRIPTS_ANNOTATED,
     TRANSCRIPTS_VALIDATED,
     TASKS_EVENTS,
     TRAINING_EXAMPLES,
+    QUALITY_ALERTS,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 

@@ -4,13 +4,13 @@ from pathlib import Path
 
 from protos import asr_pb2, asr_pb2_grpc
 from services.asr.drafting import SpeechModels
-from services.asr.handler import make_handler
+from services.asr.handler import make_handler, make_redecode_handler
 from services.asr.servicer import AsrServicer
 from services.asr.settings import AsrSettings
 from shared.grpc.server import GrpcService
 from shared.kafka.consumer import Subscription
 from shared.service import ServiceDefinition, main
-from shared.topics import AUDIO_SEGMENTS
+from shared.topics import AUDIO_SEGMENTS, TRANSCRIPTS_REDECODE
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,7 +20,10 @@ def build(settings: AsrSettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
         migrations=[MIGRATIONS],
-        subscriptions=lambda ctx: [Subscription(AUDIO_SEGMENTS.name, make_handler(ctx, models))],
+        subscriptions=lambda ctx: [
+            Subscription(AUDIO_SEGMENTS.name, make_handler(ctx, models)),
+            Subscription(TRANSCRIPTS_REDECODE.name, make_redecode_handler(ctx, models)),
+        ],
         grpc_services=lambda ctx: [
             GrpcService.of(
                 asr_pb2,

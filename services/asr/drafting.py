@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -23,6 +24,7 @@ from services.asr.recordings import lock_recording
 from services.asr.settings import AsrSettings
 from services.asr.speakers import SpeakerRegistry, SpeakerWord, Turn, assign_speakers, dominant_speaker
 from services.asr.transcriber import DecodingOptions, ModelSpec, TranscribedWord, Transcriber, Transcription
+from shared.audio import TARGET_RATE_HZ
 from shared.models import locate
 from shared.service import ServiceContext
 
@@ -169,6 +171,95 @@ def draft_segment(
         audio=segment.audio,
         version=1,
         provenance=models.provenance(ctx, options),
+        voice_activity=segment.voice_activity,
+        speaker_turns=[
+            common_pb2.SpeechSpan(start_s=t.start_s, end_s=t.end_s, speaker=t.speaker) for t in turns
+        ],
+        diarized=models.diarizer is not None,
+        decode_profile="default",
+    )
+
+
+def redecode_segment(
+    ctx: ServiceContext,
+    models: SpeechModels,
+    session: Session,
+    request: transcripts_pb2.RedecodeRequest,
+    samples: NDArray[np.float32],
+) -> transcripts_pb2.DraftTranscript:
+    """Decode a flagged segment again with the safe profile: the next version of its draft.
+
+    The audio is the same, so the flagged draft's voice activity and speaker turns still hold:
+    the new words get their speakers from those turns instead of a second diarization.
+    """
+    flagged = request.draft
+    recording = lock_recording(session, flagged.context.recording_id)
+    language = recording.language or flagged.segment.language or None
+    options = replace(models.options, language=language).safe()
+    transcription = models.transcriber.transcribe(samples, options)
+    words = shifted([w for s in transcription.segments for w in s.words], flagged.segment.start_s)
+    turns = [Turn(t.start_s, t.end_s, t.speaker) for t in flagged.speaker_turns]
+    segment = transcript_segment(
+        transcription,
+        assign_speakers(words, turns),
+        segment_id=flagged.segment.segment_id,
+        index=flagged.segment.index,
+        start_s=flagged.segment.start_s,
+        end_s=flagged.segment.end_s,
+        language=language or transcription.language,
+        language_probability=flagged.segment.language_probability,
+    )
+    return transcripts_pb2.DraftTranscript(
+        context=flagged.context,
+        segment=segment,
+        audio=flagged.audio,
+        version=flagged.version + 1,
+        provenance=models.provenance(ctx, options),
+        voice_activity=flagged.voice_activity,
+        speaker_turns=flagged.speaker_turns,
+        diarized=flagged.diarized,
+        decode_profile=request.profile or "safe",
+        redecode_reasons=request.reasons,
+    )
+
+
+def offline_draft(
+    models: SpeechModels,
+    samples: NDArray[np.float32],
+    options: DecodingOptions,
+    *,
+    context: common_pb2.RecordingContext,
+    segment_id: str,
+    start_s: float,
+    voice_activity: Sequence[tuple[float, float]],
+    version: int = 1,
+    profile: str = "default",
+) -> transcripts_pb2.DraftTranscript:
+    """The draft ``draft_segment`` would publish for a recording whose language comes as a hint
+    (``options.language``), without diarization or a database: for evaluations of the gate."""
+    transcription = models.transcriber.transcribe(samples, options)
+    words = shifted([w for s in transcription.segments for w in s.words], start_s)
+    duration_s = len(samples) / TARGET_RATE_HZ
+    language = options.language or transcription.language
+    return transcripts_pb2.DraftTranscript(
+        context=context,
+        segment=transcript_segment(
+            transcription,
+            assign_speakers(words, []),
+            segment_id=segment_id,
+            index=0,
+            start_s=start_s,
+            end_s=start_s + duration_s,
+            language=language,
+            language_probability=1.0 if options.language else transcription.language_probability,
+        ),
+        audio=common_pb2.AudioRef(
+            encoding="pcm_s16le", sample_rate_hz=TARGET_RATE_HZ, channels=1, duration_s=duration_s
+        ),
+        version=version,
+        voice_activity=[common_pb2.SpeechSpan(start_s=a, end_s=b) for a, b in voice_activity],
+        diarized=False,
+        decode_profile=profile,
     )
 
 

@@ -7,20 +7,35 @@ from the command, the tests and the end-to-end checks mean the same thing.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import jiwer
 import numpy as np
 from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 from scipy.optimize import linear_sum_assignment
 
 from services.asr.speakers import Turn
+
+# Moved to shared.text (the quality gate scores with them too); re-exported for existing callers.
+from shared.text import WerResult, error_rate, normalise_text, wer, word_errors
+
+__all__ = [
+    "CpWerResult",
+    "DerResult",
+    "RefSegment",
+    "WerResult",
+    "annotation_from_turns",
+    "cp_wer",
+    "der",
+    "normalise_text",
+    "read_rttm",
+    "read_stm",
+    "texts_by_speaker",
+    "wer",
+]
 
 
 @dataclass(frozen=True)
@@ -86,64 +101,6 @@ def annotation_from_turns(turns: Iterable[Turn], uri: str = "") -> Annotation:
     return annotation
 
 
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
-
-
-def normalise_text(text: str, language: str = "") -> str:
-    """The project's WER normalisation: what differs after it is a word error, nothing else.
-
-    Unicode NFC (composed and decomposed accents compare equal; accents are kept, "é" is not
-    "e"), lower-case (``str.lower``, not ``casefold``, so German "ß" stays "ß"), typographic
-    apostrophes as "'", every character that is not a letter, digit, combining mark or
-    apostrophe becomes a space (so "Est-ce" is "est ce" on both sides, "¿Qué?" is "qué"), an
-    apostrophe survives only inside a word ("didn't", "l'appel", "aujourd'hui"; not a quote
-    mark), whitespace collapsed. Numbers are not spelled out and spellings not unified: the
-    references write numbers as words.
-
-    ``language`` (BCP-47) names the text's language for the record; en, de, es and fr share
-    these rules today.
-    """
-    del language  # the same rules for every supported language, see above
-    text = unicodedata.normalize("NFC", text).lower().translate(_APOSTROPHES)
-    kept = "".join(c if c == "'" or unicodedata.category(c)[0] in "LNM" else " " for c in text)
-    kept = re.sub(r"(?<!\w)'|'(?!\w)", " ", kept)
-    return " ".join(kept.split())
-
-
-@dataclass(frozen=True)
-class WerResult:
-    wer: float
-    substitutions: int
-    deletions: int
-    insertions: int
-    reference_words: int
-
-    @property
-    def errors(self) -> int:
-        return self.substitutions + self.deletions + self.insertions
-
-
-def _rate(errors: int, reference_words: int) -> float:
-    """Errors per reference word; with no reference words each inserted word counts as one, as
-    jiwer 4 does, so the rate stays a finite number in the JSON results."""
-    return errors / max(reference_words, 1)
-
-
-def _word_errors(reference: str, hypothesis: str) -> WerResult:
-    """Errors between two already normalised texts; either may be empty."""
-    ref, hyp = reference.split(), hypothesis.split()
-    if not ref or not hyp:
-        return WerResult(_rate(len(ref) + len(hyp), len(ref)), 0, len(ref), len(hyp), len(ref))
-    out = jiwer.process_words(reference, hypothesis)
-    s, d, i = int(out.substitutions), int(out.deletions), int(out.insertions)
-    return WerResult(_rate(s + d + i, len(ref)), s, d, i, len(ref))
-
-
-def wer(reference: str, hypothesis: str, language: str = "") -> WerResult:
-    """Word error rate after ``normalise_text`` on both sides (jiwer's alignment)."""
-    return _word_errors(normalise_text(reference, language), normalise_text(hypothesis, language))
-
-
 @dataclass(frozen=True)
 class CpWerResult:
     cpwer: float
@@ -175,7 +132,7 @@ def cp_wer(
     size = max(len(refs), len(hyps))
     refs += [(None, "")] * (size - len(refs))
     hyps += [(None, "")] * (size - len(hyps))
-    pairs = [[_word_errors(r, h) for _, h in hyps] for _, r in refs]
+    pairs = [[word_errors(r, h) for _, h in hyps] for _, r in refs]
     costs = np.array([[p.errors for p in row] for row in pairs], dtype=np.int64).reshape(size, size)
     rows, columns = linear_sum_assignment(costs)
     chosen = [pairs[r][c] for r, c in zip(rows, columns, strict=True)]
@@ -185,7 +142,7 @@ def cp_wer(
     words = sum(p.reference_words for p in chosen)
     matched = ((refs[r][0], hyps[c][0]) for r, c in zip(rows, columns, strict=True))
     mapping = {ref: hyp for ref, hyp in matched if ref is not None and hyp is not None}
-    return CpWerResult(_rate(s + d + i, words), s, d, i, words, mapping)
+    return CpWerResult(error_rate(s + d + i, words), s, d, i, words, mapping)
 
 
 def texts_by_speaker(items: Iterable[_Spoken]) -> dict[str, str]:

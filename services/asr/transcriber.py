@@ -8,7 +8,7 @@ can re-decode with safer settings).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,37 @@ class DecodingOptions:
     vad_filter: bool = True
     condition_on_previous_text: bool = True
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    # None: faster-whisper's own VAD settings (they differ between its two pipelines); the
+    # "safe" profile sets all three.
+    vad_threshold: float | None = None
+    vad_min_silence_ms: int | None = None
+    vad_speech_pad_ms: int | None = None
+    # Skip silences longer than this (s) around a suspected hallucination (needs word timestamps).
+    hallucination_silence_threshold: float | None = None
+
+    def safe(self) -> DecodingOptions:
+        """The re-decode profile for a segment the quality gate flagged: no conditioning on the
+        previous text (the usual cause of repetition loops), the full temperature fallback, a
+        stricter VAD (higher threshold, less padding, shorter pauses split speech), and
+        faster-whisper's hallucination-silence skipping."""
+        return replace(
+            self,
+            condition_on_previous_text=False,
+            temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+            vad_filter=True,
+            vad_threshold=0.6,
+            vad_min_silence_ms=500,
+            vad_speech_pad_ms=200,
+            hallucination_silence_threshold=2.0,
+        )
+
+    def vad_parameters(self) -> dict[str, float | int] | None:
+        chosen = {
+            "threshold": self.vad_threshold,
+            "min_silence_duration_ms": self.vad_min_silence_ms,
+            "speech_pad_ms": self.vad_speech_pad_ms,
+        }
+        return {k: v for k, v in chosen.items() if v is not None} or None
 
     def as_parameters(self) -> dict[str, str]:
         """For provenance: every knob as a string."""
@@ -114,6 +145,7 @@ class Transcriber:
                 beam_size=options.beam_size,
                 word_timestamps=options.word_timestamps,
                 vad_filter=options.vad_filter,
+                vad_parameters=options.vad_parameters(),
                 temperature=list(options.temperature),
                 batch_size=batch_size,
             )
@@ -124,8 +156,10 @@ class Transcriber:
                 beam_size=options.beam_size,
                 word_timestamps=options.word_timestamps,
                 vad_filter=options.vad_filter,
+                vad_parameters=options.vad_parameters(),
                 condition_on_previous_text=options.condition_on_previous_text,
                 temperature=list(options.temperature),
+                hallucination_silence_threshold=options.hallucination_silence_threshold,
             )
         decoded = [
             TranscribedSegment(

@@ -4,7 +4,7 @@ import time
 from pathlib import Path
 
 from protos import ingest_pb2, ingest_pb2_grpc
-from services.ingest.handler import make_handler
+from services.ingest.handler import make_batch_handler, make_handler
 from services.ingest.intake import IntakeConfig, expire_stream, receiving_stream_ids
 from services.ingest.servicer import IngestServicer
 from services.ingest.settings import IngestSettings
@@ -30,7 +30,9 @@ def build(settings: IngestSettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
         migrations=[MIGRATIONS],
-        subscriptions=lambda ctx: [Subscription(AUDIO_CHUNKS.name, make_handler(ctx, config))],
+        subscriptions=lambda ctx: [
+            Subscription(AUDIO_CHUNKS.name, make_handler(ctx, config), make_batch_handler(ctx, config))
+        ],
         grpc_services=lambda ctx: [
             GrpcService.of(
                 ingest_pb2,

@@ -1,12 +1,14 @@
-"""Topic audio.chunks.v1 -> audio.segments.v1: a thin adapter over ``intake.receive_chunk``."""
+"""Topic audio.chunks.v1 -> audio.segments.v1: thin adapters over ``intake.receive_chunk(s)``."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from protos import audio_pb2
-from services.ingest.intake import ChunkRejected, IntakeConfig, mark_failed, receive_chunk
-from shared.kafka.consumer import Handler, Inbound, InvalidMessage
+from services.ingest.intake import ChunkRejected, IntakeConfig, mark_failed, receive_chunk, receive_chunks
+from shared.kafka.consumer import BatchHandler, Handler, Inbound, InvalidMessage
 from shared.kafka.outbox import Outbound
 from shared.service import ServiceContext
 
@@ -27,3 +29,26 @@ def make_handler(ctx: ServiceContext, config: IntakeConfig) -> Handler:
         return out
 
     return handle_chunk
+
+
+def make_batch_handler(ctx: ServiceContext, config: IntakeConfig) -> BatchHandler:
+    """A poll's chunks, stream by stream, each stream in one pass; a stream's segments go out
+    with the trace of its last chunk in the batch. A rejected chunk raises, and the consumer then
+    takes the batch record by record, so the bad one is dead-lettered alone."""
+
+    def handle_chunks(
+        session: Session, inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]
+    ) -> list[list[Outbound]]:
+        by_stream: dict[str, list[int]] = {}
+        for i, inbound in enumerate(inbounds):
+            by_stream.setdefault(inbound.message.stream_id, []).append(i)
+        outputs: list[list[Outbound]] = [[] for _ in inbounds]
+        for indices in by_stream.values():
+            last = inbounds[indices[-1]]
+            _, out = receive_chunks(
+                ctx, config, session, [inbounds[i].message for i in indices], last.trace_id, last.message_id
+            )
+            outputs[indices[-1]] = out
+        return outputs
+
+    return handle_chunks

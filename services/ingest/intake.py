@@ -13,9 +13,11 @@ split into chunks can only be decoded once all its chunks are in, so it is cut a
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -27,7 +29,7 @@ from protos import audio_pb2, common_pb2, ingest_pb2
 from services.ingest.reassembly import ChunkOutcome, StreamAssembly, StreamState
 from services.ingest.segmenter import Cut, Segmenter, SegmenterConfig
 from services.ingest.settings import IngestSettings
-from services.ingest.streams import FAILED, IngestStream, lock_stream
+from services.ingest.streams import FAILED, IngestChunk, IngestStream, chunk_digest, chunk_uris, lock_stream
 from shared.audio import TARGET_RATE_HZ, AudioError, decode_container, decode_pcm16, to_pcm16
 from shared.kafka.outbox import Outbound
 from shared.logging import get_logger
@@ -126,7 +128,6 @@ def _new_stream(chunk: audio_pb2.AudioChunk, trace_id: str) -> IngestStream:
         state=StreamState.RECEIVING.value,
         error="",
         assembly={},
-        chunk_uris={},
         segmenter_state=None,
         segmenter_next=0,
         chunks_received=0,
@@ -147,44 +148,75 @@ def receive_chunk(
     now_s: float | None = None,
 ) -> tuple[ChunkOutcome, list[Outbound]]:
     """Take one chunk; return what happened to it and the segments it completed."""
+    outcomes, out = receive_chunks(ctx, config, session, [chunk], trace_id, source_message_id, now_s)
+    return outcomes[0], out
+
+
+def receive_chunks(
+    ctx: ServiceContext,
+    config: IntakeConfig,
+    session: Session,
+    chunks: Sequence[audio_pb2.AudioChunk],
+    trace_id: str,
+    source_message_id: str,
+    now_s: float | None = None,
+) -> tuple[list[ChunkOutcome], list[Outbound]]:
+    """Take several chunks of one stream at once (a poll's worth from the topic): one row lock,
+    one pass of the voice-activity model over all of them, one state write. Any rejected chunk
+    raises ``ChunkRejected`` for the whole call, so the caller can take them one by one."""
     now_s = time.time() if now_s is None else now_s
-    validate_chunk(chunk)
-    row = lock_stream(session, chunk.stream_id)
+    for chunk in chunks:
+        validate_chunk(chunk)
+        if chunk.stream_id != chunks[0].stream_id:
+            raise ValueError("receive_chunks takes chunks of one stream")
+    row = lock_stream(session, chunks[0].stream_id)
     if row is None:
-        row = _new_stream(chunk, trace_id)
+        row = _new_stream(chunks[0], trace_id)
         session.add(row)
-    elif (row.encoding, row.sample_rate_hz, row.channels) != (
-        chunk.encoding,
-        chunk.sample_rate_hz,
-        chunk.channels,
-    ):
+    for chunk in chunks:
+        _check_format(row, chunk)
+    if row.state == FAILED:
+        raise ChunkRejected("late", f"stream {row.stream_id!r} failed earlier: {row.error}")
+    assembly = row.load_assembly()
+    outcomes: list[ChunkOutcome] = []
+    fresh: dict[int, bytes] = {}
+    digests: dict[int, str] = {}
+    for chunk in chunks:
+        digest = hashlib.sha256(chunk.data).hexdigest()
+        known = digests.get(chunk.sequence) or chunk_digest(session, chunk.stream_id, chunk.sequence)
+        outcome = assembly.add(chunk.sequence, digest, chunk.final, now_s, known)
+        outcomes.append(outcome)
+        if outcome is ChunkOutcome.DUPLICATE:
+            log.info("duplicate chunk ignored", stream_id=chunk.stream_id, sequence=chunk.sequence)
+            continue
+        if outcome is not ChunkOutcome.ACCEPTED:
+            raise ChunkRejected(
+                "late" if outcome in (ChunkOutcome.LATE, ChunkOutcome.AFTER_FINAL) else "conflict",
+                f"stream {chunk.stream_id!r} chunk {chunk.sequence}: {outcome.value} "
+                f"(stream state {row.state}, final sequence {assembly.final_sequence})",
+            )
+        stored = ctx.blobs.put(chunk.data, suffix=".pcm" if chunk.encoding == PCM else ".bin")
+        session.add(
+            IngestChunk(stream_id=row.stream_id, sequence=chunk.sequence, sha256=digest, uri=stored.uri)
+        )
+        row.chunks_received += 1
+        fresh[chunk.sequence], digests[chunk.sequence] = chunk.data, digest
+    if not fresh:
+        return outcomes, []  # only redeliveries: nothing changed
+    out = _advance(ctx, config, session, row, assembly, source_message_id, now_s, fresh)
+    row.store_assembly(assembly)
+    return outcomes, out
+
+
+def _check_format(row: IngestStream, chunk: audio_pb2.AudioChunk) -> None:
+    theirs = (chunk.encoding, chunk.sample_rate_hz, chunk.channels)
+    ours = (row.encoding, row.sample_rate_hz, row.channels)
+    if theirs != ours:
         raise ChunkRejected(
             "conflict",
             f"stream {chunk.stream_id!r} chunk {chunk.sequence}: format (encoding, rate, channels) "
-            f"{(chunk.encoding, chunk.sample_rate_hz, chunk.channels)} differs from the stream's "
-            f"{(row.encoding, row.sample_rate_hz, row.channels)}",
+            f"{theirs} differs from the stream's {ours}",
         )
-    if row.state == FAILED:
-        raise ChunkRejected("late", f"stream {chunk.stream_id!r} failed earlier: {row.error}")
-    assembly = row.load_assembly()
-    outcome = assembly.add(chunk.sequence, chunk.data, chunk.final, now_s)
-    if outcome is ChunkOutcome.DUPLICATE:
-        log.info("duplicate chunk ignored", stream_id=chunk.stream_id, sequence=chunk.sequence)
-        return outcome, []
-    if outcome is not ChunkOutcome.ACCEPTED:
-        raise ChunkRejected(
-            "late" if outcome in (ChunkOutcome.LATE, ChunkOutcome.AFTER_FINAL) else "conflict",
-            f"stream {chunk.stream_id!r} chunk {chunk.sequence}: {outcome.value} "
-            f"(stream state {row.state}, final sequence {assembly.final_sequence})",
-        )
-    stored = ctx.blobs.put(chunk.data, suffix=".pcm" if chunk.encoding == PCM else ".bin")
-    row.chunk_uris = {**row.chunk_uris, str(chunk.sequence): stored.uri}
-    row.chunks_received += 1
-    out = _advance(
-        ctx, config, session, row, assembly, source_message_id, now_s, {chunk.sequence: chunk.data}
-    )
-    row.store_assembly(assembly)
-    return outcome, out
 
 
 class SegmenterCache:
@@ -224,16 +256,12 @@ CHECKPOINT_CHUNKS = 20
 SEGMENTERS = SegmenterCache()
 
 
-def _pcm_samples(
-    ctx: ServiceContext, config: IntakeConfig, row: IngestStream, sequence: int, fresh: dict[int, bytes]
-) -> NDArray[np.float32]:
-    """A chunk's audio: the bytes in hand when it is the chunk just received, else the blob."""
-    pcm = fresh[sequence] if sequence in fresh else ctx.blobs.get(row.chunk_uris[str(sequence)])
+def _pcm_samples(config: IntakeConfig, row: IngestStream, pcm: bytes) -> NDArray[np.float32]:
     return decode_pcm16(pcm, row.sample_rate_hz, row.channels, config.max_recording_s).samples
 
 
 def _segmenter_at(
-    ctx: ServiceContext, config: IntakeConfig, row: IngestStream, next_to_emit: int
+    ctx: ServiceContext, config: IntakeConfig, session: Session, row: IngestStream, next_to_emit: int
 ) -> Segmenter:
     """The stream's segmenter after feeding every sequence below ``next_to_emit``."""
     cached = SEGMENTERS.take(row.stream_id, next_to_emit)
@@ -241,8 +269,8 @@ def _segmenter_at(
         return cached
     segmenter = Segmenter(config.segmenter, row.segmenter_state)
     if row.encoding == PCM:
-        for sequence in range(row.segmenter_next, next_to_emit):
-            segmenter.feed(_pcm_samples(ctx, config, row, sequence, {}))  # cuts already published
+        for uri in chunk_uris(session, row.stream_id, row.segmenter_next, next_to_emit):
+            segmenter.feed(_pcm_samples(config, row, ctx.blobs.get(uri)))  # cuts already published
     return segmenter
 
 
@@ -263,14 +291,21 @@ def _advance(
     fresh: dict[int, bytes],
 ) -> list[Outbound]:
     """Decode the chunks that are now in order, cut, and finish the stream when it is whole.
-    ``fresh``: the chunk just received, so it is not read back from the blob store."""
-    segmenter = _segmenter_at(ctx, config, row, assembly.next_to_emit)
+    ``fresh``: the chunks just received, so they are not read back from the blob store."""
+    segmenter = _segmenter_at(ctx, config, session, row, assembly.next_to_emit)
     ready = assembly.take_ready()
     cuts: list[Cut] = []
     try:
         if row.encoding == PCM:
-            for sequence in ready:
-                cuts += segmenter.feed(_pcm_samples(ctx, config, row, sequence, fresh))
+            uris = (
+                []
+                if set(ready) <= set(fresh)
+                else chunk_uris(session, row.stream_id, ready[0], ready[-1] + 1)
+            )
+            blobs = dict(zip(range(ready[0], ready[-1] + 1), uris, strict=True)) if uris else {}
+            pcm = b"".join(fresh[q] if q in fresh else ctx.blobs.get(blobs[q]) for q in ready)
+            if pcm:  # every ready chunk in one pass: the cuts are the same as chunk by chunk
+                cuts += segmenter.feed(_pcm_samples(config, row, pcm))
             row.duration_s = segmenter.total_samples / TARGET_RATE_HZ
             if row.duration_s > config.max_recording_s:
                 raise ChunkRejected(
@@ -279,7 +314,7 @@ def _advance(
                     fails_stream=True,
                 )
         elif assembly.final_sequence is not None and assembly.next_to_emit > assembly.final_sequence:
-            data = b"".join(ctx.blobs.get(row.chunk_uris[str(s)]) for s in range(assembly.final_sequence + 1))
+            data = b"".join(ctx.blobs.get(uri) for uri in chunk_uris(session, row.stream_id))
             decoded = decode_container(data, config.max_recording_s)
             row.duration_s = decoded.duration_s
             row.sample_rate_hz, row.channels = decoded.source_rate_hz, decoded.source_channels
@@ -296,7 +331,7 @@ def _advance(
     if state is StreamState.COMPLETE:
         cuts += segmenter.finish()
         if row.encoding == PCM:
-            _store_pcm_original(ctx, row, assembly)
+            _store_pcm_original(ctx, session, row)
     _checkpoint(row, segmenter, assembly.next_to_emit, force=bool(cuts) or state is not StreamState.RECEIVING)
     if state is StreamState.RECEIVING:
         SEGMENTERS.put(row.stream_id, assembly.next_to_emit, segmenter)
@@ -308,9 +343,9 @@ def _end_reason(state: StreamState) -> str:
     return "" if state is StreamState.RECEIVING else state.value
 
 
-def _store_pcm_original(ctx: ServiceContext, row: IngestStream, assembly: StreamAssembly) -> None:
+def _store_pcm_original(ctx: ServiceContext, session: Session, row: IngestStream) -> None:
     """Keep the whole stream as received (raw PCM16 at its own rate) once it is complete."""
-    data = b"".join(ctx.blobs.get(row.chunk_uris[str(s)]) for s in sorted(assembly.digests))
+    data = b"".join(ctx.blobs.get(uri) for uri in chunk_uris(session, row.stream_id))
     stored = ctx.blobs.put(data, suffix=".pcm")
     row.original_uri, row.original_sha256 = stored.uri, stored.sha256
 
@@ -351,6 +386,10 @@ def _publish(
             audio=_store_cut(ctx, cut),
             original=original_ref(row),
             speech_s=cut.speech_s,
+            voice_activity=[
+                common_pb2.SpeechSpan(start_s=a / TARGET_RATE_HZ, end_s=b / TARGET_RATE_HZ)
+                for a, b in cut.voiced
+            ],
             provenance=provenance,
         )
         for cut in cuts
@@ -432,7 +471,7 @@ def expire_stream(
     state = assembly.state(now_s, config.gap_grace_s, config.stream_timeout_s)
     if state is StreamState.RECEIVING:
         return []
-    segmenter = _segmenter_at(ctx, config, row, assembly.next_to_emit)
+    segmenter = _segmenter_at(ctx, config, session, row, assembly.next_to_emit)
     cuts = segmenter.finish() if row.encoding == PCM else []
     _checkpoint(row, segmenter, assembly.next_to_emit, force=True)
     row.state = state.value

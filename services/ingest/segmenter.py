@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -74,6 +74,9 @@ class Cut:
     end_sample: int
     samples: NDArray[np.float32]  # the stream's audio in [start_sample, end_sample)
     speech_s: float  # voiced audio in it
+    # Where the voice activity is, as (start_sample, end_sample) runs of speech windows clipped
+    # to the cut: the quality gate checks that transcribed words lie on speech.
+    voiced: tuple[tuple[int, int], ...] = ()
 
     @property
     def start_s(self) -> float:
@@ -242,7 +245,12 @@ class Segmenter:
         if speech_s < self.config.min_speech_s:
             return []
         samples = self._pcm(start, end).astype(np.float32) / np.float32(32768.0)
-        cut = Cut(self._next_index, start, end, samples, speech_s)
+        edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+        runs = zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+        voiced_runs = tuple(
+            (max(start, int(a + first) * WINDOW), min(end, int(b + first) * WINDOW)) for a, b in runs
+        )
+        cut = Cut(self._next_index, start, end, samples, speech_s, voiced_runs)
         self._next_index, self._cut_end = self._next_index + 1, end
         return [cut]
 
@@ -294,3 +302,21 @@ class Segmenter:
         packed = np.frombuffer(state, np.uint8, voiced_bytes, at)
         self._voiced = np.unpackbits(packed, count=n_voiced).astype(bool)
         self._audio = np.frombuffer(state, "<i2", n_audio, at + voiced_bytes).astype(np.int16)
+
+
+def voice_activity(
+    samples: NDArray[np.float32], config: SegmenterConfig = SegmenterConfig()
+) -> list[tuple[float, float]]:
+    """The speech runs (seconds from the first sample) that ingest would put in the
+    AudioSegment.voice_activity of this audio: the same Silero windows and hysteresis, over the
+    whole array in one stream. Nothing is dropped as too short (``min_speech_s`` 0), so offline
+    checks see every run; runs a cut at ``max_segment_s`` split are joined again."""
+    segmenter = Segmenter(replace(config, min_speech_s=0.0))
+    runs: list[tuple[int, int]] = []
+    for cut in segmenter.feed(samples) + segmenter.finish():
+        for start, end in cut.voiced:
+            if runs and start <= runs[-1][1]:
+                runs[-1] = (runs[-1][0], max(runs[-1][1], end))
+            else:
+                runs.append((start, end))
+    return [(start / TARGET_RATE_HZ, end / TARGET_RATE_HZ) for start, end in runs]

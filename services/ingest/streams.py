@@ -1,4 +1,6 @@
-"""The ingest service's own table: one row per stream, its assembly and segmenter state.
+"""The ingest service's own tables: one row per stream (its assembly and segmenter state) and
+one row per chunk received (digest and blob), so a chunk costs one insert however long the
+stream already is.
 
 The database is the system of record between chunks: a restarted or rebalanced ingest instance
 picks a stream up exactly where the last committed chunk left it.
@@ -9,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, DateTime, Float, Integer, LargeBinary, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.ingest.reassembly import StreamAssembly, StreamState
@@ -32,7 +34,6 @@ class IngestStream(Base):
     state: Mapped[str] = mapped_column(String(32), index=True)
     error: Mapped[str] = mapped_column(Text, default="")
     assembly: Mapped[dict[str, Any]] = mapped_column(JSON)
-    chunk_uris: Mapped[dict[str, str]] = mapped_column(JSON)  # sequence -> blob uri
     segmenter_state: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     segmenter_next: Mapped[int] = mapped_column(Integer, default=0)  # sequences fed into that state
     chunks_received: Mapped[int] = mapped_column(Integer, default=0)
@@ -44,25 +45,10 @@ class IngestStream(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     def load_assembly(self) -> StreamAssembly:
-        a = self.assembly
-        ended = a.get("ended")
-        return StreamAssembly(
-            stream_id=self.stream_id,
-            digests={int(k): v for k, v in a.get("digests", {}).items()},
-            final_sequence=a.get("final_sequence"),
-            next_to_emit=int(a.get("next_to_emit", 0)),
-            last_chunk_at_s=float(a.get("last_chunk_at_s", 0.0)),
-            ended=StreamState(ended) if ended else None,
-        )
+        return StreamAssembly.from_dict(self.stream_id, self.assembly)
 
     def store_assembly(self, assembly: StreamAssembly) -> None:
-        self.assembly = {
-            "digests": {str(k): v for k, v in assembly.digests.items()},
-            "final_sequence": assembly.final_sequence,
-            "next_to_emit": assembly.next_to_emit,
-            "last_chunk_at_s": assembly.last_chunk_at_s,
-            "ended": assembly.ended.value if assembly.ended else None,
-        }
+        self.assembly = assembly.to_dict()
 
     @property
     def ended(self) -> bool:
@@ -72,3 +58,28 @@ class IngestStream(Base):
 def lock_stream(session: Session, stream_id: str) -> IngestStream | None:
     """The stream's row, locked for this transaction (PostgreSQL; SQLite locks the whole file)."""
     return session.get(IngestStream, stream_id, with_for_update=True)
+
+
+class IngestChunk(Base):
+    """One accepted chunk: its digest tells a redelivery from a conflict, its blob is the audio."""
+
+    __tablename__ = "ingest_chunks"
+
+    stream_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uri: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def chunk_digest(session: Session, stream_id: str, sequence: int) -> str | None:
+    row = session.get(IngestChunk, (stream_id, sequence))
+    return row.sha256 if row is not None else None
+
+
+def chunk_uris(session: Session, stream_id: str, first: int = 0, stop: int | None = None) -> list[str]:
+    """Blob URIs of the stream's chunks with ``first <= sequence < stop``, in sequence order."""
+    query = select(IngestChunk.uri).where(IngestChunk.stream_id == stream_id, IngestChunk.sequence >= first)
+    if stop is not None:
+        query = query.where(IngestChunk.sequence < stop)
+    return list(session.scalars(query.order_by(IngestChunk.sequence)))

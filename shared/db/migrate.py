@@ -40,8 +40,9 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def upgrade(engine: Engine, extra_version_locations: Sequence[Path] = ()) -> None:
-    """Bring the database to the newest revision: plumbing tables plus a service's own ones."""
+def upgrade(engine: Engine, extra_version_locations: Sequence[Path] = (), target: str = "heads") -> None:
+    """Bring the database to the newest revision: plumbing tables plus a service's own ones
+    (``target``: a named revision instead, for tests of a migration's data carry-over)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -49,5 +50,5 @@ def upgrade(engine: Engine, extra_version_locations: Sequence[Path] = ()) -> Non
     cfg.set_main_option("version_locations", ":".join(str(p) for p in locations))
     with _migration_lock(engine) as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")
+        command.upgrade(cfg, target)
         conn.commit()

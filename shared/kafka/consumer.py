@@ -64,12 +64,19 @@ class Inbound(Generic[M]):
 
 
 Handler = Callable[[Session, Inbound[Any]], Sequence[Outbound]]
+# Several records at once: returns each record's output, in the records' order.
+BatchHandler = Callable[[Session, Sequence[Inbound[Any]]], Sequence[Sequence[Outbound]]]
 
 
 @dataclass(frozen=True)
 class Subscription:
+    """``batch_handler`` (optional) takes a polled batch of the topic in one transaction, for
+    topics of many small records (audio chunks); if it raises, the batch is rolled back and taken
+    record by record through ``handler``, so retries and dead letters work exactly as without it."""
+
     topic: str
     handler: Handler
+    batch_handler: BatchHandler | None = None
 
 
 def require(message: Message, *paths: str) -> None:
@@ -109,6 +116,7 @@ class ConsumerWorker:
     ) -> None:
         self._config = config
         self._handlers = {s.topic: s.handler for s in subscriptions}
+        self._batch_handlers = {s.topic: s.batch_handler for s in subscriptions if s.batch_handler}
         self._sessions = sessions
         self._on_enqueued = on_enqueued
         self._stop = threading.Event()
@@ -152,13 +160,23 @@ class ConsumerWorker:
             while not self._stop.is_set():
                 batches = consumer.poll(timeout_ms=cfg.poll_timeout_ms)
                 for tp, records in batches.items():
+                    # One offset commit per polled batch, not per record: each commit is a
+                    # round trip to the group coordinator. Every record's effects are committed
+                    # to the database first, so a crash mid-batch redelivers records the inbox
+                    # already holds, and their second delivery is a no-op.
+                    next_offset = None
+                    batched = len(records) > 1 and tp.topic in self._batch_handlers
+                    if batched and not self._stop.is_set() and self.process_batch(records):
+                        next_offset, records = records[-1].offset + 1, []
                     for record in records:
                         if self._stop.is_set():
                             break  # uncommitted records are redelivered to whoever owns them next
                         self.process(record)
+                        next_offset = record.offset + 1
+                    if next_offset is not None:
                         if cfg.pause_before_offset_commit_s:
                             time.sleep(cfg.pause_before_offset_commit_s)
-                        self._commit(consumer, tp, record.offset + 1)
+                        self._commit(consumer, tp, next_offset)
         finally:
             consumer.close(autocommit=False)
             log.info("consumer closed", group=cfg.group_id)
@@ -174,26 +192,11 @@ class ConsumerWorker:
     def process(self, record: ConsumerRecord) -> str:
         """Handle one record end to end (without the offset commit); return the outcome."""
         cfg = self._config
-        headers = record.headers or []
-        message_id = codec.header(headers, codec.MESSAGE_ID) or (
-            f"{record.topic}/{record.partition}/{record.offset}"
-        )
-        trace_id = codec.header(headers, codec.TRACE_ID) or message_id
         started = time.perf_counter()
-        try:
-            message = codec.decode(record.topic, record.value, headers)
-        except codec.UndecodableMessage as exc:
-            return self._dead_letter(record, message_id, trace_id, "decode", str(exc), 1)
-
-        inbound = Inbound(
-            message=message,
-            message_id=message_id,
-            trace_id=trace_id,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-        )
+        inbound = self._inbound(record)
+        if isinstance(inbound, str):
+            return inbound
+        message_id, trace_id = inbound.message_id, inbound.trace_id
         handler = self._handlers[record.topic]
         for attempt in range(1, cfg.max_attempts + 1):
             try:
@@ -218,6 +221,71 @@ class ConsumerWorker:
         metrics.HANDLER_SECONDS.labels(cfg.service, record.topic).observe(time.perf_counter() - started)
         metrics.MESSAGES.labels(cfg.service, record.topic, outcome).inc()
         return outcome
+
+    def _inbound(self, record: ConsumerRecord) -> Inbound[Any] | str:
+        """The record decoded, with its message and trace ids; or, when it cannot be decoded,
+        the outcome of dead-lettering it."""
+        headers = record.headers or []
+        message_id = codec.header(headers, codec.MESSAGE_ID) or (
+            f"{record.topic}/{record.partition}/{record.offset}"
+        )
+        trace_id = codec.header(headers, codec.TRACE_ID) or message_id
+        try:
+            message = codec.decode(record.topic, record.value, headers)
+        except codec.UndecodableMessage as exc:
+            return self._dead_letter(record, message_id, trace_id, "decode", str(exc), 1)
+        return Inbound(
+            message=message,
+            message_id=message_id,
+            trace_id=trace_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+        )
+
+    def process_batch(self, records: Sequence[ConsumerRecord]) -> bool:
+        """Take records of one partition in one transaction through the topic's batch handler
+        (an undecodable one is dead-lettered alone first); False when the handler raises: nothing
+        of the batch is committed, and the caller takes the records one by one."""
+        topic = records[0].topic
+        started = time.perf_counter()
+        # An undecodable record is dead-lettered alone; the rest go on together.
+        inbounds = [i for i in map(self._inbound, records) if not isinstance(i, str)]
+        try:
+            with self._sessions.begin() as session:
+                seen = set(
+                    session.scalars(
+                        select(InboxEntry.message_id).where(
+                            InboxEntry.group_id == self._config.group_id,
+                            InboxEntry.message_id.in_([i.message_id for i in inbounds]),
+                        )
+                    )
+                )
+                fresh, ids = [], set(seen)
+                for inbound in inbounds:  # a record twice in one batch counts once
+                    if inbound.message_id not in ids:
+                        fresh.append(inbound)
+                        ids.add(inbound.message_id)
+                outputs = self._batch_handlers[topic](session, fresh) if fresh else []
+                for inbound, outbound in zip(fresh, outputs, strict=True):
+                    self._record_inbox(
+                        session, inbound.message_id, topic, inbound.partition, inbound.offset, "handled"
+                    )
+                    enqueue(session, outbound, inbound.trace_id, self._config.service)
+        except Exception as exc:
+            log.info("batch taken record by record", topic=topic, records=len(records), reason=repr(exc))
+            return False
+        if any(outputs):
+            self._on_enqueued()
+        elapsed = time.perf_counter() - started
+        for _ in fresh:
+            metrics.HANDLER_SECONDS.labels(self._config.service, topic).observe(elapsed / len(fresh))
+            metrics.MESSAGES.labels(self._config.service, topic, "handled").inc()
+        for _ in range(len(inbounds) - len(fresh)):
+            metrics.MESSAGES.labels(self._config.service, topic, "duplicate").inc()
+        log.info("handled batch", topic=topic, records=len(records), duplicates=len(inbounds) - len(fresh))
+        return True
 
     def _seen(self, session: Session, message_id: str) -> bool:
         return (

@@ -9,6 +9,7 @@ deduplicate the rare resend).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -67,15 +68,20 @@ class OutboxRelay:
         producer: KafkaProducer,
         service: str,
         instance_id: str,
-        poll_interval_s: float = 0.2,
+        poll_interval_s: float = 1.0,
         batch_size: int = 100,
+        pending_report_interval_s: float = 5.0,
         lease_s: float = 30.0,
     ) -> None:
         self._sessions = sessions
         self._producer = producer
         self._service = service
         self._instance = instance_id
+        # ``notify`` wakes the relay the moment its own service enqueues; the poll only picks up
+        # rows another instance claimed and then lost (lapsed leases), so it need not be eager.
         self._poll_interval_s = poll_interval_s
+        self._pending_report_interval_s = pending_report_interval_s
+        self._pending_reported_at = float("-inf")
         self._batch_size = batch_size
         self._lease = timedelta(seconds=lease_s)
         self._wake = threading.Event()
@@ -138,7 +144,8 @@ class OutboxRelay:
         """Send one batch; return how many rows were sent."""
         rows = self._claim()
         if not rows:
-            self._report_pending()
+            if time.monotonic() - self._pending_reported_at >= self._pending_report_interval_s:
+                self._report_pending()
             return 0
         futures = [
             self._producer.send(
@@ -168,6 +175,7 @@ class OutboxRelay:
                 select(func.count()).select_from(OutboxEntry).where(OutboxEntry.sent_at.is_(None))
             )
         metrics.OUTBOX_PENDING.labels(self._service).set(pending or 0)
+        self._pending_reported_at = time.monotonic()
 
 
 def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:

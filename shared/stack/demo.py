@@ -75,13 +75,14 @@ def speech_chunks(
     ]
 
 
-def demo_chunk(stream_id: str | None = None) -> audio_pb2.AudioChunk:
+def demo_chunk(stream_id: str | None = None, domain: str = "general") -> audio_pb2.AudioChunk:
     """One short recording in one final chunk: 6 s of the sample ("Oh, hello. I didn't know you
-    were there. Neither did I ..."), for tests of the plumbing that need a real draft quickly."""
+    were there. Neither did I ..."), for tests of the plumbing that need a real draft quickly.
+    ``domain`` picks the routing rule: "medical" always goes to a person."""
     stream_id = stream_id or f"demo-{uuid.uuid4().hex[:8]}"
     clip = sample_recording().samples[int(8.3 * TARGET_RATE_HZ) : int(14.3 * TARGET_RATE_HZ)]
     context = common_pb2.RecordingContext(
-        recording_id=stream_id, tenant_id="demo", language_hint="en", domain="general"
+        recording_id=stream_id, tenant_id="demo", language_hint="en", domain=domain
     )
     return speech_chunks(clip, stream_id, chunk_s=len(clip) / TARGET_RATE_HZ, context=context)[0]
 

@@ -43,7 +43,7 @@ def scalar(url: str, sql: str) -> int:
 
 
 def send_chunks(bootstrap: str, n: int) -> list[str]:
-    chunks = [demo_chunk() for _ in range(n)]
+    chunks = [demo_chunk(domain="medical") for _ in range(n)]  # the policy sends medical to a person
     for chunk in chunks:
         publish(bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
     return [segment_id_for(c.stream_id, 0) for c in chunks]

@@ -36,7 +36,7 @@ HOPS = {
 
 
 def test_chunk_reaches_validated_with_every_hop_recorded(running_stack) -> None:  # type: ignore[no-untyped-def]
-    chunk = demo_chunk()
+    chunk = demo_chunk(domain="medical")  # the policy sends medical to a person
     segment_id = segment_id_for(chunk.stream_id, 0)
     publish(
         running_stack.bootstrap,
@@ -85,7 +85,7 @@ def test_chunk_reaches_validated_with_every_hop_recorded(running_stack) -> None:
 
 
 def test_task_events_published_for_the_human_review_route(running_stack) -> None:  # type: ignore[no-untyped-def]
-    chunk = demo_chunk()
+    chunk = demo_chunk(domain="medical")  # the policy sends medical to a person
     segment_id = segment_id_for(chunk.stream_id, 0)
     publish(running_stack.bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
     received = collect(
@@ -127,7 +127,7 @@ def test_malformed_message_goes_to_dead_letter_and_consumer_keeps_going(running_
     assert "is required but empty" in validation.reason
 
     # The consumer is still consuming: a good chunk still gets all the way through.
-    chunk = demo_chunk()
+    chunk = demo_chunk(domain="medical")  # the policy sends medical to a person
     segment_id = segment_id_for(chunk.stream_id, 0)
     publish(running_stack.bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
     got = collect(

@@ -100,3 +100,91 @@ def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: 
             ).all()
         )
     assert outcomes[f"{run}-m1"] == "handled" and outcomes[f"{run}-crash"] == "dead_lettered"
+
+
+def test_a_batch_handler_takes_a_poll_in_one_transaction_and_falls_back_record_by_record(
+    db_url: str, broker: str
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    source, sink = "audio.chunks.v1", f"test.sink.{run}"
+    ensure_topics(broker, [source, source + ".dlq", sink])
+    engine = make_engine(db_url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    single_calls: list[str] = []
+    batch_calls: list[list[str]] = []
+
+    def output(chunk: audio_pb2.AudioChunk) -> list[Outbound]:
+        return [Outbound(sink, chunk, key=chunk.stream_id)] if chunk.stream_id.startswith(run) else []
+
+    def handler(session: Session, inbound: Inbound[audio_pb2.AudioChunk]) -> Sequence[Outbound]:
+        if inbound.message.stream_id.startswith(run):
+            single_calls.append(inbound.message.stream_id)
+        if inbound.message.stream_id == f"{run}-invalid":
+            raise InvalidMessage("this one is bad")
+        return output(inbound.message)
+
+    def batch_handler(
+        session: Session, inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]
+    ) -> list[list[Outbound]]:
+        batch_calls.append([i.message.stream_id for i in inbounds if i.message.stream_id.startswith(run)])
+        if any(i.message.stream_id == f"{run}-invalid" for i in inbounds):
+            raise InvalidMessage("one of the batch is bad")
+        return [output(i.message) for i in inbounds]
+
+    producer = make_producer(broker, "test")
+    relay = OutboxRelay(sessions, producer, "test", "test-0", poll_interval_s=0.05)
+    relay.start()
+
+    def send(stream_id: str, message_id: str) -> None:
+        chunk = audio_pb2.AudioChunk(stream_id=f"{run}-{stream_id}", data=b"x")
+        headers = codec.make_headers(chunk, message_id, "t", "t")
+        # One key: one partition, so the records come in one poll.
+        producer.send(source, key=run.encode(), value=codec.encode(chunk), headers=headers)
+
+    def consume_until(outputs: int, dead_letter: bool = False) -> None:
+        worker = ConsumerWorker(
+            ConsumerConfig(bootstrap=broker, group_id=f"group-{run}", service="test", instance_id="0"),
+            [Subscription(source, handler, batch_handler)],
+            sessions,
+            on_enqueued=relay.notify,
+        )
+        worker.start()
+        try:
+            collect(broker, [sink], lambda rs: len(rs) >= outputs, 45, decode_as=audio_pb2.AudioChunk)
+            if dead_letter:
+                collect(
+                    broker, [source + ".dlq"], lambda rs: any(run.encode() in r.message.value for r in rs), 45
+                )
+        finally:
+            worker.stop()
+
+    try:
+        # Already waiting when the consumer starts: one poll, one batch, one transaction.
+        for stream_id, message_id in (("a", "m-a"), ("b", "m-b"), ("a", "m-a"), ("c", "m-c")):
+            send(stream_id, f"{run}-{message_id}")
+        producer.flush()
+        consume_until(outputs=3)
+        assert [f"{run}-a", f"{run}-b", f"{run}-c"] in batch_calls, "the redelivered a counted once"
+        assert single_calls == []
+        # A batch with a bad record is rolled back and taken record by record.
+        for stream_id in ("d", "invalid", "e"):
+            send(stream_id, f"{run}-m-{stream_id}")
+        producer.flush()
+        consume_until(outputs=5, dead_letter=True)
+    finally:
+        relay.stop()
+        producer.close()
+
+    assert [f"{run}-d", f"{run}-invalid", f"{run}-e"] in batch_calls
+    assert single_calls == [f"{run}-d", f"{run}-invalid", f"{run}-e"]
+    outputs = collect(broker, [sink], lambda rs: len(rs) >= 5, timeout_s=10, decode_as=audio_pb2.AudioChunk)
+    assert sorted(r.message.stream_id for r in outputs) == [f"{run}-{s}" for s in "abcde"]  # each once
+    with sessions() as s:
+        outcomes = dict(
+            s.execute(
+                select(InboxEntry.message_id, InboxEntry.outcome).where(InboxEntry.group_id == f"group-{run}")
+            ).all()
+        )
+    mine = {k: v for k, v in outcomes.items() if k.startswith(f"{run}-m-")}  # the topic is shared
+    assert mine == {**{f"{run}-m-{x}": "handled" for x in "abcde"}, f"{run}-m-invalid": "dead_lettered"}

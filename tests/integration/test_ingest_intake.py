@@ -3,6 +3,7 @@ order, duplicates, gaps, timeouts, every accepted format, and every kind of bad 
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from protos import audio_pb2, ingest_pb2
 from services.ingest.__main__ import MIGRATIONS
@@ -22,10 +24,12 @@ from services.ingest.intake import (
     receive_chunk,
     stream_status,
 )
-from services.ingest.reassembly import ChunkOutcome
+from services.ingest.reassembly import ChunkOutcome, StreamAssembly
 from services.ingest.settings import IngestSettings
 from services.ingest.streams import IngestStream
 from shared.audio import TARGET_RATE_HZ, from_pcm16
+from shared.db.engine import make_engine
+from shared.db.migrate import upgrade
 from shared.service import ServiceContext, build_context
 from shared.stack.demo import sample_recording, speech_chunks
 from tests.audio_files import encode, resampled
@@ -142,8 +146,8 @@ def test_conflicting_and_late_chunks_are_rejected_with_reasons(
 
 def test_a_missing_chunk_is_reported_as_a_gap(ctx: ServiceContext, config: IntakeConfig) -> None:
     chunks = speech_chunks(SAMPLE, "gappy")
-    now = time.time()
     segments = send_all(ctx, config, [c for c in chunks if c.sequence != 30])
+    now = time.time()  # the last chunk's arrival: the grace period runs from here
     assert status(ctx, "gappy").state == ingest_pb2.STREAM_STATE_RECEIVING  # waiting for chunk 30
     assert list(status(ctx, "gappy").missing_sequences) == [30]
     with ctx.unit_of_work() as (session, outbound):
@@ -299,3 +303,42 @@ def test_a_rolled_back_chunk_does_not_leave_the_cache_ahead(
         raise RuntimeError("the handler failed after intake: the transaction rolls back")
     reference = spans(send_all(ctx, config, speech_chunks(SAMPLE, "clean")))
     assert spans(send_all(ctx, config, chunks[10:])) == reference
+
+
+def test_streams_from_before_the_chunk_table_carry_over(db_url: str) -> None:
+    """Migration 0102 moves the digests and blob URIs kept in a stream's row into one row per chunk."""
+    engine = make_engine(db_url)
+    upgrade(engine, [MIGRATIONS], target="0101_ingest_streams")
+    old_assembly = {
+        "digests": {"0": "a" * 64, "1": "b" * 64, "3": "d" * 64},
+        "final_sequence": 3,
+        "next_to_emit": 2,
+        "last_chunk_at_s": 5.0,
+        "ended": None,
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO ingest_streams VALUES (:s, 'r', 't', :ctx, 1, 16000, 1, '', 'receiving', '',"
+                " :a, :u, NULL, 0, 3, 0, 1.0, '', '', :now, :now)"
+            ),
+            {
+                "s": "old",
+                "ctx": b"",
+                "a": json.dumps(old_assembly),
+                "now": "2026-11-23 00:00:00+00:00",
+                "u": json.dumps({"0": "file:///a", "1": "file:///b", "3": "file:///d"}),
+            },
+        )
+    upgrade(engine, [MIGRATIONS])
+    with engine.connect() as conn:
+        chunks = conn.execute(text("SELECT sequence, sha256, uri FROM ingest_chunks ORDER BY sequence")).all()
+        (assembly,) = conn.execute(text("SELECT assembly FROM ingest_streams")).one()
+    assert [tuple(c) for c in chunks] == [
+        (0, "a" * 64, "file:///a"),
+        (1, "b" * 64, "file:///b"),
+        (3, "d" * 64, "file:///d"),
+    ]
+    assembly = json.loads(assembly) if isinstance(assembly, str) else assembly
+    assert assembly["pending"] == [3] and assembly["highest"] == 3 and "digests" not in assembly
+    assert StreamAssembly.from_dict("old", assembly).missing() == [2]
