@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+
+def _switch_to_wal(cursor: Any, attempts: int = 50) -> None:
+    """Set WAL, retrying: the switch needs an exclusive lock, and when several processes open a
+    fresh database together SQLite refuses the losers with "locked" without calling the busy
+    handler (it would deadlock). WAL persists in the file, so later connections only read it."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
 
 
 def make_engine(url: str) -> Engine:
@@ -21,7 +37,7 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             # With WAL, NORMAL syncs at checkpoints rather than on every commit: a crashed
             # process loses nothing committed, only a power cut can lose the last commits.
             cursor.execute("PRAGMA synchronous=NORMAL")

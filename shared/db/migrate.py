@@ -18,26 +18,33 @@ _PG_LOCK_KEY = 0x766F786C6F6F70
 
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[Connection]:
-    """Serialise migrations: a PostgreSQL advisory lock, or a lock file beside the SQLite file."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
+    """Serialise migrations: a PostgreSQL advisory lock, or a lock file beside the SQLite file.
+
+    For SQLite the file lock is taken before connecting: replicas opening a fresh database
+    together would otherwise race to switch it to WAL, and SQLite answers one of them
+    "database is locked" at once instead of waiting.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
             try:
                 yield conn
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
                 conn.commit()
-            return
-        database = engine.url.database
-        if not database or database == ":memory:":
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        with engine.connect() as conn:
             yield conn
-            return
-        with open(f"{database}.migrate.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
+        return
+    with open(f"{database}.migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with engine.connect() as conn:
                 yield conn
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def upgrade(engine: Engine, extra_version_locations: Sequence[Path] = (), target: str = "heads") -> None:

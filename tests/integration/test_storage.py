@@ -38,6 +38,31 @@ def test_migrations_are_idempotent_and_safe_concurrently(db_url: str) -> None:
     assert {"inbox", "outbox", "segment_records", "alembic_version"} <= tables
 
 
+def test_a_fresh_sqlite_file_opened_by_many_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each first connection switches the file to WAL; SQLite refuses racing switches at once
+    ("database is locked", no busy wait), so the engine has to retry. 30 fresh files, 6 openers."""
+    errors: list[BaseException] = []
+    for trial in range(30):
+        url = f"sqlite:///{tmp_path}/fresh{trial}.db"
+        engines = [make_engine(url) for _ in range(6)]
+        barrier = threading.Barrier(len(engines))
+
+        def open_it(engine, barrier: threading.Barrier) -> None:  # type: ignore[no-untyped-def]
+            barrier.wait()
+            try:
+                with engine.connect() as conn:
+                    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it, args=(e, barrier)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+
+
 def test_inbox_rejects_a_second_entry_for_one_message(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
