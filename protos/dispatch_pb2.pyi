@@ -39,6 +39,16 @@ class Task(_message.Message):
     DEADLINE_FIELD_NUMBER: _builtins.int
     GUIDELINES_URL_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    DIALECT_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    REJECTIONS_FIELD_NUMBER: _builtins.int
+    REVIEW_REASONS_FIELD_NUMBER: _builtins.int
+    DRAFT_FIELD_NUMBER: _builtins.int
+    DIFF_FIELD_NUMBER: _builtins.int
+    FLAGS_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     kind: _events_pb2.TaskKind.ValueType
     state: _events_pb2.TaskState.ValueType
@@ -46,10 +56,23 @@ class Task(_message.Message):
     priority: _builtins.int
     guidelines_url: _builtins.str
     version: _builtins.int
+    """the transcript version this task works from"""
+    language: _builtins.str
+    dialect: _builtins.str
+    """e.g. "en-GB"; empty: any"""
+    tier: _builtins.str
+    """role that works it: annotator, reviewer, senior, qa_lead"""
+    rejections: _builtins.int
+    """times its correction was sent back"""
+    diff: _builtins.str
+    """word diff draft -> correction (review tasks)"""
+    notes: _builtins.str
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
-    def segment(self) -> _common_pb2.TranscriptSegment: ...
+    def segment(self) -> _common_pb2.TranscriptSegment:
+        """what to work on: the draft, or the correction to review"""
+
     @_builtins.property
     def context_segments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TranscriptSegment]:
         """neighbours, read-only"""
@@ -60,6 +83,18 @@ class Task(_message.Message):
     def lease_expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def deadline(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def review_reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """why it was last sent back or escalated"""
+
+    @_builtins.property
+    def draft(self) -> _common_pb2.TranscriptSegment:
+        """the machine's draft, for the reviewer's diff"""
+
+    @_builtins.property
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_transcripts_pb2.CorrectionFlag.ValueType]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -76,10 +111,20 @@ class Task(_message.Message):
         deadline: _timestamp_pb2.Timestamp | None = ...,
         guidelines_url: _builtins.str = ...,
         version: _builtins.int = ...,
+        language: _builtins.str = ...,
+        dialect: _builtins.str = ...,
+        tier: _builtins.str = ...,
+        rejections: _builtins.int = ...,
+        review_reasons: _abc.Iterable[_builtins.str] | None = ...,
+        draft: _common_pb2.TranscriptSegment | None = ...,
+        diff: _builtins.str = ...,
+        flags: _abc.Iterable[_transcripts_pb2.CorrectionFlag.ValueType] | None = ...,
+        notes: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "deadline", b"deadline", "lease_expires_at", b"lease_expires_at", "segment", b"segment", "verdict", b"verdict"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "created_at", b"created_at", "deadline", b"deadline", "draft", b"draft", "lease_expires_at", b"lease_expires_at", "segment", b"segment", "verdict", b"verdict"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "context", b"context", "context_segments", b"context_segments", "deadline", b"deadline", "guidelines_url", b"guidelines_url", "kind", b"kind", "lease_expires_at", b"lease_expires_at", "priority", b"priority", "segment", b"segment", "state", b"state", "task_id", b"task_id", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "context", b"context", "context_segments", b"context_segments", "created_at", b"created_at", "deadline", b"deadline", "dialect", b"dialect", "diff", b"diff", "draft", b"draft", "flags", b"flags", "guidelines_url", b"guidelines_url", "kind", b"kind", "language", b"language", "lease_expires_at", b"lease_expires_at", "notes", b"notes", "priority", b"priority", "rejections", b"rejections", "review_reasons", b"review_reasons", "segment", b"segment", "state", b"state", "task_id", b"task_id", "tier", b"tier", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -119,7 +164,7 @@ class GetTaskRequest(_message.Message):
     SEGMENT_ID_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     segment_id: _builtins.str
-    """alternative lookup"""
+    """alternative lookup: the segment's newest task"""
     def __init__(
         self,
         *,
@@ -135,22 +180,52 @@ class GetTaskRequest(_message.Message):
 Global___GetTaskRequest: _TypeAlias = GetTaskRequest  # noqa: Y015
 
 @_typing.final
+class StreamTaskAudioRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    CONTEXT_S_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    context_s: _builtins.float
+    """audio before and after the span, at most 10 s (default 0)"""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        context_s: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context_s", b"context_s", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamTaskAudioRequest: _TypeAlias = StreamTaskAudioRequest  # noqa: Y015
+
+@_typing.final
 class AudioBytes(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DATA_FIELD_NUMBER: _builtins.int
     MIME_TYPE_FIELD_NUMBER: _builtins.int
+    START_S_FIELD_NUMBER: _builtins.int
+    END_S_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
     mime_type: _builtins.str
+    start_s: _builtins.float
+    """recording time of the first sample"""
+    end_s: _builtins.float
     def __init__(
         self,
         *,
         data: _builtins.bytes = ...,
         mime_type: _builtins.str = ...,
+        start_s: _builtins.float = ...,
+        end_s: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "mime_type", b"mime_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "end_s", b"end_s", "mime_type", b"mime_type", "start_s", b"start_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -165,16 +240,24 @@ class SubmitCorrectionRequest(_message.Message):
     FLAGS_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     BASE_VERSION_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
+    MERGE_NEXT_SEGMENT_ID_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     notes: _builtins.str
     base_version: _builtins.int
-    """optimistic concurrency"""
+    """optimistic concurrency: the task's version when it was read"""
+    merge_next_segment_id: _builtins.str
+    """Merge: the next segment of the recording is absorbed into this one; its open task is closed."""
     @_builtins.property
     def segment(self) -> _common_pb2.TranscriptSegment:
         """the corrected words, times and speakers"""
 
     @_builtins.property
     def flags(self) -> _containers.RepeatedScalarFieldContainer[_transcripts_pb2.CorrectionFlag.ValueType]: ...
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TranscriptSegment]:
+        """Split: the segment as two or more parts in time order (instead of ``segment``)."""
+
     def __init__(
         self,
         *,
@@ -183,10 +266,12 @@ class SubmitCorrectionRequest(_message.Message):
         flags: _abc.Iterable[_transcripts_pb2.CorrectionFlag.ValueType] | None = ...,
         notes: _builtins.str = ...,
         base_version: _builtins.int = ...,
+        parts: _abc.Iterable[_common_pb2.TranscriptSegment] | None = ...,
+        merge_next_segment_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "flags", b"flags", "notes", b"notes", "segment", b"segment", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "flags", b"flags", "merge_next_segment_id", b"merge_next_segment_id", "notes", b"notes", "parts", b"parts", "segment", b"segment", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -202,7 +287,9 @@ class ReviewTaskRequest(_message.Message):
     task_id: _builtins.str
     approve: _builtins.bool
     @_builtins.property
-    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """required when rejecting"""
+
     def __init__(
         self,
         *,
@@ -263,6 +350,56 @@ class TaskActionRequest(_message.Message):
 Global___TaskActionRequest: _TypeAlias = TaskActionRequest  # noqa: Y015
 
 @_typing.final
+class ListQueueRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KINDS_FIELD_NUMBER: _builtins.int
+    LANGUAGES_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """default 50"""
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_events_pb2.TaskKind.ValueType]: ...
+    @_builtins.property
+    def languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        kinds: _abc.Iterable[_events_pb2.TaskKind.ValueType] | None = ...,
+        languages: _abc.Iterable[_builtins.str] | None = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "languages", b"languages", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQueueRequest: _TypeAlias = ListQueueRequest  # noqa: Y015
+
+@_typing.final
+class ListQueueResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Task]:
+        """what the caller could claim, best first, plus what they hold"""
+
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___Task] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQueueResponse: _TypeAlias = ListQueueResponse  # noqa: Y015
+
+@_typing.final
 class WatchQueueRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -281,6 +418,283 @@ class WatchQueueRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchQueueRequest: _TypeAlias = WatchQueueRequest  # noqa: Y015
+
+@_typing.final
+class GetTranscriptHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    segment_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        segment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment_id", b"segment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTranscriptHistoryRequest: _TypeAlias = GetTranscriptHistoryRequest  # noqa: Y015
+
+@_typing.final
+class TranscriptHistory(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    segment_id: _builtins.str
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___TranscriptVersion]: ...
+    def __init__(
+        self,
+        *,
+        segment_id: _builtins.str = ...,
+        versions: _abc.Iterable[Global___TranscriptVersion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment_id", b"segment_id", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TranscriptHistory: _TypeAlias = TranscriptHistory  # noqa: Y015
+
+@_typing.final
+class TranscriptVersion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AUTHOR_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    SEGMENT_FIELD_NUMBER: _builtins.int
+    DIFF_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    kind: _builtins.str
+    """"draft", "correction", "review" """
+    author: _builtins.str
+    task_id: _builtins.str
+    diff: _builtins.str
+    """word diff to the previous version"""
+    note: _builtins.str
+    @_builtins.property
+    def segment(self) -> _common_pb2.TranscriptSegment: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        author: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        segment: _common_pb2.TranscriptSegment | None = ...,
+        diff: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "segment", b"segment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "author", b"author", "diff", b"diff", "kind", b"kind", "note", b"note", "segment", b"segment", "task_id", b"task_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TranscriptVersion: _TypeAlias = TranscriptVersion  # noqa: Y015
+
+@_typing.final
+class User(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    LANGUAGES_FIELD_NUMBER: _builtins.int
+    DOMAINS_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    display_name: _builtins.str
+    active: _builtins.bool
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """annotator, reviewer, senior, qa_lead, admin"""
+
+    @_builtins.property
+    def languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"en" (any dialect) or a dialect tag "en-GB"; "*" for all"""
+
+    @_builtins.property
+    def domains(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """domain skills, e.g. "medical"; "*" for all"""
+
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+        languages: _abc.Iterable[_builtins.str] | None = ...,
+        domains: _abc.Iterable[_builtins.str] | None = ...,
+        active: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "display_name", b"display_name", "domains", b"domains", "languages", b"languages", "roles", b"roles", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___User: _TypeAlias = User  # noqa: Y015
+
+@_typing.final
+class WhoAmIRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WhoAmIRequest: _TypeAlias = WhoAmIRequest  # noqa: Y015
+
+@_typing.final
+class ListUsersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUsersRequest: _TypeAlias = ListUsersRequest  # noqa: Y015
+
+@_typing.final
+class ListUsersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___User]: ...
+    def __init__(
+        self,
+        *,
+        users: _abc.Iterable[Global___User] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUsersResponse: _TypeAlias = ListUsersResponse  # noqa: Y015
+
+@_typing.final
+class IssueTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    TTL_DAYS_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    ttl_days: _builtins.int
+    """0: no expiry"""
+    label: _builtins.str
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+        ttl_days: _builtins.int = ...,
+        label: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "subject", b"subject", "ttl_days", b"ttl_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueTokenRequest: _TypeAlias = IssueTokenRequest  # noqa: Y015
+
+@_typing.final
+class IssuedToken(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    TOKEN_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """shown once; only its sha256 is stored"""
+    token_id: _builtins.str
+    subject: _builtins.str
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        token_id: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "subject", b"subject", "token", b"token", "token_id", b"token_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssuedToken: _TypeAlias = IssuedToken  # noqa: Y015
+
+@_typing.final
+class RevokeTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    token_id: _builtins.str
+    subject: _builtins.str
+    """instead: every token of this person"""
+    def __init__(
+        self,
+        *,
+        token_id: _builtins.str = ...,
+        subject: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject", "token_id", b"token_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeTokenRequest: _TypeAlias = RevokeTokenRequest  # noqa: Y015
+
+@_typing.final
+class RevokeTokenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVOKED_FIELD_NUMBER: _builtins.int
+    revoked: _builtins.int
+    def __init__(
+        self,
+        *,
+        revoked: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revoked", b"revoked"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeTokenResponse: _TypeAlias = RevokeTokenResponse  # noqa: Y015
 
 @_typing.final
 class QueueStatsRequest(_message.Message):
@@ -341,22 +755,174 @@ class QueueStats(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class ByKindEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class OpenByTierEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     BY_STATE_FIELD_NUMBER: _builtins.int
     BY_LANGUAGE_FIELD_NUMBER: _builtins.int
+    BY_KIND_FIELD_NUMBER: _builtins.int
+    OPEN_BY_TIER_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    OLDEST_OPEN_AGE_S_FIELD_NUMBER: _builtins.int
+    overdue: _builtins.int
+    """open tasks past their deadline"""
+    oldest_open_age_s: _builtins.float
     @_builtins.property
     def by_state(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
     @_builtins.property
     def by_language(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
+    @_builtins.property
+    def by_kind(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
+    @_builtins.property
+    def open_by_tier(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
     def __init__(
         self,
         *,
         by_state: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         by_language: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        by_kind: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        open_by_tier: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        overdue: _builtins.int = ...,
+        oldest_open_age_s: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_language", b"by_language", "by_state", b"by_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_kind", b"by_kind", "by_language", b"by_language", "by_state", b"by_state", "oldest_open_age_s", b"oldest_open_age_s", "open_by_tier", b"open_by_tier", "overdue", b"overdue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueueStats: _TypeAlias = QueueStats  # noqa: Y015
+
+@_typing.final
+class AuditTrailRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """filters; empty: everything"""
+    actor: _builtins.str
+    limit: _builtins.int
+    """newest first, default 100"""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "limit", b"limit", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditTrailRequest: _TypeAlias = AuditTrailRequest  # noqa: Y015
+
+@_typing.final
+class AuditEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    ALLOWED_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    entry_id: _builtins.int
+    actor: _builtins.str
+    action: _builtins.str
+    """the RPC or internal step, e.g. "ClaimNextTask", "lease_expired" """
+    task_id: _builtins.str
+    allowed: _builtins.bool
+    outcome: _builtins.str
+    """"OK" or the gRPC status name of a refusal"""
+    before: _builtins.str
+    """JSON of the task's fields before and after"""
+    after: _builtins.str
+    detail: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        entry_id: _builtins.int = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        actor: _builtins.str = ...,
+        action: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        allowed: _builtins.bool = ...,
+        outcome: _builtins.str = ...,
+        before: _builtins.str = ...,
+        after: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "after", b"after", "allowed", b"allowed", "at", b"at", "before", b"before", "detail", b"detail", "entry_id", b"entry_id", "outcome", b"outcome", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditEntry: _TypeAlias = AuditEntry  # noqa: Y015
+
+@_typing.final
+class AuditTrail(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___AuditEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditTrail: _TypeAlias = AuditTrail  # noqa: Y015

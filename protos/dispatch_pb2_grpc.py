@@ -27,7 +27,10 @@ if _version_not_supported:
 
 
 class DispatchServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Linguists (annotator, reviewer, senior, qa_lead) work their queue; admins manage people and
+    tokens. Every call needs a bearer token; roles and language scopes are checked on every call,
+    and every state change and every refusal is written to the audit trail.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -47,7 +50,7 @@ class DispatchServiceStub:
                 _registered_method=True)
         self.StreamTaskAudio = channel.unary_stream(
                 '/voxloop.v1.DispatchService/StreamTaskAudio',
-                request_serializer=protos_dot_dispatch__pb2.GetTaskRequest.SerializeToString,
+                request_serializer=protos_dot_dispatch__pb2.StreamTaskAudioRequest.SerializeToString,
                 response_deserializer=protos_dot_dispatch__pb2.AudioBytes.FromString,
                 _registered_method=True)
         self.SubmitCorrection = channel.unary_unary(
@@ -80,20 +83,63 @@ class DispatchServiceStub:
                 request_serializer=protos_dot_dispatch__pb2.TaskActionRequest.SerializeToString,
                 response_deserializer=protos_dot_dispatch__pb2.Task.FromString,
                 _registered_method=True)
+        self.ListQueue = channel.unary_unary(
+                '/voxloop.v1.DispatchService/ListQueue',
+                request_serializer=protos_dot_dispatch__pb2.ListQueueRequest.SerializeToString,
+                response_deserializer=protos_dot_dispatch__pb2.ListQueueResponse.FromString,
+                _registered_method=True)
         self.WatchQueue = channel.unary_stream(
                 '/voxloop.v1.DispatchService/WatchQueue',
                 request_serializer=protos_dot_dispatch__pb2.WatchQueueRequest.SerializeToString,
                 response_deserializer=protos_dot_events__pb2.TaskEvent.FromString,
+                _registered_method=True)
+        self.GetTranscriptHistory = channel.unary_unary(
+                '/voxloop.v1.DispatchService/GetTranscriptHistory',
+                request_serializer=protos_dot_dispatch__pb2.GetTranscriptHistoryRequest.SerializeToString,
+                response_deserializer=protos_dot_dispatch__pb2.TranscriptHistory.FromString,
+                _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/voxloop.v1.DispatchService/WhoAmI',
+                request_serializer=protos_dot_dispatch__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=protos_dot_dispatch__pb2.User.FromString,
+                _registered_method=True)
+        self.UpsertUser = channel.unary_unary(
+                '/voxloop.v1.DispatchService/UpsertUser',
+                request_serializer=protos_dot_dispatch__pb2.User.SerializeToString,
+                response_deserializer=protos_dot_dispatch__pb2.User.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/voxloop.v1.DispatchService/ListUsers',
+                request_serializer=protos_dot_dispatch__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=protos_dot_dispatch__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
+        self.IssueToken = channel.unary_unary(
+                '/voxloop.v1.DispatchService/IssueToken',
+                request_serializer=protos_dot_dispatch__pb2.IssueTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_dispatch__pb2.IssuedToken.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/voxloop.v1.DispatchService/RevokeToken',
+                request_serializer=protos_dot_dispatch__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_dispatch__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
         self.GetQueueStats = channel.unary_unary(
                 '/voxloop.v1.DispatchService/GetQueueStats',
                 request_serializer=protos_dot_dispatch__pb2.QueueStatsRequest.SerializeToString,
                 response_deserializer=protos_dot_dispatch__pb2.QueueStats.FromString,
                 _registered_method=True)
+        self.GetAuditTrail = channel.unary_unary(
+                '/voxloop.v1.DispatchService/GetAuditTrail',
+                request_serializer=protos_dot_dispatch__pb2.AuditTrailRequest.SerializeToString,
+                response_deserializer=protos_dot_dispatch__pb2.AuditTrail.FromString,
+                _registered_method=True)
 
 
 class DispatchServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Linguists (annotator, reviewer, senior, qa_lead) work their queue; admins manage people and
+    tokens. Every call needs a bearer token; roles and language scopes are checked on every call,
+    and every state change and every refusal is written to the audit trail.
+    """
 
     def ClaimNextTask(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -149,13 +195,62 @@ class DispatchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListQueue(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchQueue(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTranscriptHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WhoAmI(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertUser(self, request, context):
+        """Admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetQueueStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAuditTrail(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -176,7 +271,7 @@ def add_DispatchServiceServicer_to_server(servicer, server):
             ),
             'StreamTaskAudio': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamTaskAudio,
-                    request_deserializer=protos_dot_dispatch__pb2.GetTaskRequest.FromString,
+                    request_deserializer=protos_dot_dispatch__pb2.StreamTaskAudioRequest.FromString,
                     response_serializer=protos_dot_dispatch__pb2.AudioBytes.SerializeToString,
             ),
             'SubmitCorrection': grpc.unary_unary_rpc_method_handler(
@@ -209,15 +304,55 @@ def add_DispatchServiceServicer_to_server(servicer, server):
                     request_deserializer=protos_dot_dispatch__pb2.TaskActionRequest.FromString,
                     response_serializer=protos_dot_dispatch__pb2.Task.SerializeToString,
             ),
+            'ListQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueue,
+                    request_deserializer=protos_dot_dispatch__pb2.ListQueueRequest.FromString,
+                    response_serializer=protos_dot_dispatch__pb2.ListQueueResponse.SerializeToString,
+            ),
             'WatchQueue': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchQueue,
                     request_deserializer=protos_dot_dispatch__pb2.WatchQueueRequest.FromString,
                     response_serializer=protos_dot_events__pb2.TaskEvent.SerializeToString,
             ),
+            'GetTranscriptHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTranscriptHistory,
+                    request_deserializer=protos_dot_dispatch__pb2.GetTranscriptHistoryRequest.FromString,
+                    response_serializer=protos_dot_dispatch__pb2.TranscriptHistory.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=protos_dot_dispatch__pb2.WhoAmIRequest.FromString,
+                    response_serializer=protos_dot_dispatch__pb2.User.SerializeToString,
+            ),
+            'UpsertUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertUser,
+                    request_deserializer=protos_dot_dispatch__pb2.User.FromString,
+                    response_serializer=protos_dot_dispatch__pb2.User.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=protos_dot_dispatch__pb2.ListUsersRequest.FromString,
+                    response_serializer=protos_dot_dispatch__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'IssueToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueToken,
+                    request_deserializer=protos_dot_dispatch__pb2.IssueTokenRequest.FromString,
+                    response_serializer=protos_dot_dispatch__pb2.IssuedToken.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=protos_dot_dispatch__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=protos_dot_dispatch__pb2.RevokeTokenResponse.SerializeToString,
+            ),
             'GetQueueStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQueueStats,
                     request_deserializer=protos_dot_dispatch__pb2.QueueStatsRequest.FromString,
                     response_serializer=protos_dot_dispatch__pb2.QueueStats.SerializeToString,
+            ),
+            'GetAuditTrail': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuditTrail,
+                    request_deserializer=protos_dot_dispatch__pb2.AuditTrailRequest.FromString,
+                    response_serializer=protos_dot_dispatch__pb2.AuditTrail.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,7 +363,10 @@ def add_DispatchServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class DispatchService:
-    """Missing associated documentation comment in .proto file."""
+    """Linguists (annotator, reviewer, senior, qa_lead) work their queue; admins manage people and
+    tokens. Every call needs a bearer token; roles and language scopes are checked on every call,
+    and every state change and every refusal is written to the audit trail.
+    """
 
     @staticmethod
     def ClaimNextTask(request,
@@ -299,7 +437,7 @@ class DispatchService:
             request,
             target,
             '/voxloop.v1.DispatchService/StreamTaskAudio',
-            protos_dot_dispatch__pb2.GetTaskRequest.SerializeToString,
+            protos_dot_dispatch__pb2.StreamTaskAudioRequest.SerializeToString,
             protos_dot_dispatch__pb2.AudioBytes.FromString,
             options,
             channel_credentials,
@@ -474,6 +612,33 @@ class DispatchService:
             _registered_method=True)
 
     @staticmethod
+    def ListQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.DispatchService/ListQueue',
+            protos_dot_dispatch__pb2.ListQueueRequest.SerializeToString,
+            protos_dot_dispatch__pb2.ListQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def WatchQueue(request,
             target,
             options=(),
@@ -501,6 +666,168 @@ class DispatchService:
             _registered_method=True)
 
     @staticmethod
+    def GetTranscriptHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.DispatchService/GetTranscriptHistory',
+            protos_dot_dispatch__pb2.GetTranscriptHistoryRequest.SerializeToString,
+            protos_dot_dispatch__pb2.TranscriptHistory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.DispatchService/WhoAmI',
+            protos_dot_dispatch__pb2.WhoAmIRequest.SerializeToString,
+            protos_dot_dispatch__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.DispatchService/UpsertUser',
+            protos_dot_dispatch__pb2.User.SerializeToString,
+            protos_dot_dispatch__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.DispatchService/ListUsers',
+            protos_dot_dispatch__pb2.ListUsersRequest.SerializeToString,
+            protos_dot_dispatch__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.DispatchService/IssueToken',
+            protos_dot_dispatch__pb2.IssueTokenRequest.SerializeToString,
+            protos_dot_dispatch__pb2.IssuedToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.DispatchService/RevokeToken',
+            protos_dot_dispatch__pb2.RevokeTokenRequest.SerializeToString,
+            protos_dot_dispatch__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetQueueStats(request,
             target,
             options=(),
@@ -517,6 +844,33 @@ class DispatchService:
             '/voxloop.v1.DispatchService/GetQueueStats',
             protos_dot_dispatch__pb2.QueueStatsRequest.SerializeToString,
             protos_dot_dispatch__pb2.QueueStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAuditTrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.DispatchService/GetAuditTrail',
+            protos_dot_dispatch__pb2.AuditTrailRequest.SerializeToString,
+            protos_dot_dispatch__pb2.AuditTrail.FromString,
             options,
             channel_credentials,
             insecure,

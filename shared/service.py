@@ -24,8 +24,8 @@ from protos import common_pb2
 from shared import metrics
 from shared.blobstore import LocalBlobStore
 from shared.db import make_engine, make_session_factory, upgrade
-from shared.grpc.auth import AccessPolicy, StaticTokens
-from shared.grpc.server import GrpcService, start_server
+from shared.grpc.auth import AccessPolicy, Authenticator, StaticTokens
+from shared.grpc.server import GrpcService, RefusalHook, start_server
 from shared.kafka import codec
 from shared.kafka.admin import ensure_topics
 from shared.kafka.consumer import ConsumerConfig, ConsumerWorker, Subscription
@@ -98,6 +98,12 @@ class ServiceDefinition:
     migrations: Sequence[Path] = ()
     method_roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     tickers: Callable[[ServiceContext], Sequence[Ticker]] = lambda ctx: ()
+    # Many gRPC threads that read then write (see ``make_engine``).
+    immediate_writes: bool = False
+    # Who the tokens belong to: settings' static tokens by default; a service may add its own.
+    authenticator: Callable[[ServiceContext, Authenticator], Authenticator] | None = None
+    # Told of every refused call (method, subject or "", status name, message), e.g. to audit it.
+    on_refused: Callable[[ServiceContext], RefusalHook] | None = None
 
 
 def _run_ticker(ticker: Ticker, stop: threading.Event) -> None:
@@ -108,8 +114,10 @@ def _run_ticker(ticker: Ticker, stop: threading.Event) -> None:
             log.exception("ticker failed", ticker=ticker.name)
 
 
-def build_context(settings: ServiceSettings, migrations: Sequence[Path] = ()) -> ServiceContext:
-    engine = make_engine(settings.resolved_database_url)
+def build_context(
+    settings: ServiceSettings, migrations: Sequence[Path] = (), immediate_writes: bool = False
+) -> ServiceContext:
+    engine = make_engine(settings.resolved_database_url, immediate_writes)
     upgrade(engine, migrations)
     blobs = LocalBlobStore.from_url(settings.resolved_blob_url)
     return ServiceContext(settings=settings, sessions=make_session_factory(engine), blobs=blobs)
@@ -124,7 +132,7 @@ def run(definition: ServiceDefinition) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     metrics_port = metrics.serve_metrics(s.metrics_port)
-    ctx = build_context(s, definition.migrations)
+    ctx = build_context(s, definition.migrations, definition.immediate_writes)
     ensure_topics(s.kafka_bootstrap, all_topic_names(), partitions=s.topic_partitions)
 
     producer = make_producer(s.kafka_bootstrap, f"{s.service_name}-{s.instance_id}")
@@ -153,15 +161,20 @@ def run(definition: ServiceDefinition) -> int:
     )
     consumer.start()
     policy = AccessPolicy(required=s.auth_required, method_roles=definition.method_roles)
+    auth: Authenticator = StaticTokens(s.auth_tokens)
+    if definition.authenticator is not None:
+        auth = definition.authenticator(ctx, auth)
     server = start_server(
         s.service_name,
         definition.grpc_services(ctx),
         s.grpc_host,
         s.grpc_port,
         policy,
-        StaticTokens(s.auth_tokens),
+        auth,
         s.grpc_max_workers,
         s.grpc_max_message_bytes,
+        on_refused=definition.on_refused(ctx) if definition.on_refused else None,
+        tls=s.grpc_tls,
     )
     tickers = [
         threading.Thread(target=_run_ticker, args=(t, stop), name=t.name, daemon=True)

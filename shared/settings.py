@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -60,6 +60,9 @@ class ServiceSettings(BaseSettings):
     # gRPC's own default is 4 MiB, too small for a recording uploaded in one call.
     grpc_max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     metrics_port: int = Field(0, ge=-1, le=65535)  # 0: any free port, -1: disabled
+    # TLS for the gRPC port: PEM files; both empty: plaintext (inside a cluster behind a mesh).
+    grpc_tls_cert: Path | None = None
+    grpc_tls_key: Path | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -98,6 +101,21 @@ class ServiceSettings(BaseSettings):
         if value and not value.startswith("file://"):
             raise ValueError("only file:// blob stores are supported, e.g. file:///var/lib/blobs")
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServiceSettings:
+        if (self.grpc_tls_cert is None) != (self.grpc_tls_key is None):
+            raise ValueError("grpc_tls_cert and grpc_tls_key go together: set both or neither")
+        for path in (self.grpc_tls_cert, self.grpc_tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
+
+    @property
+    def grpc_tls(self) -> tuple[bytes, bytes] | None:
+        if self.grpc_tls_cert is None or self.grpc_tls_key is None:
+            return None
+        return self.grpc_tls_cert.read_bytes(), self.grpc_tls_key.read_bytes()
 
     @classmethod
     def settings_customise_sources(

@@ -26,13 +26,28 @@ def _switch_to_wal(cursor: Any, attempts: int = 50) -> None:
             time.sleep(0.02 * (attempt + 1))
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL and a busy timeout so several processes can share it."""
+def make_engine(url: str, immediate_writes: bool = False) -> Engine:
+    """Create an engine; SQLite gets WAL and a busy timeout so several processes can share it.
+
+    ``immediate_writes``: every SQLite transaction starts with BEGIN IMMEDIATE, for services
+    whose many threads read-then-write (dispatch's gRPC workers). A deferred transaction that
+    read before another committed cannot upgrade to a writer and fails at once ("database is
+    locked"); an immediate one waits its turn under the busy timeout instead. It also makes
+    SAVEPOINTs work on SQLite (SQLAlchemy's documented pysqlite recipe)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        connect_args: dict[str, Any] = {"timeout": 30}
+        if immediate_writes:
+            connect_args["isolation_level"] = None  # the driver leaves BEGIN to the hook below
+        engine = create_engine(url, connect_args=connect_args)
+
+        if immediate_writes:
+
+            @event.listens_for(engine, "begin")
+            def _begin_immediate(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

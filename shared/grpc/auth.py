@@ -2,7 +2,7 @@
 
 Tokens are random strings given to people and systems; services only know their sha256
 (``VOXLOOP_AUTH_TOKENS``), so a leaked settings file leaks no credential. The dispatch issue
-adds tokens stored in its database behind the same ``Authenticator`` protocol.
+keeps people's tokens in its database behind the same ``Authenticator`` protocol.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Principal:
     subject: str
     roles: frozenset[str] = field(default_factory=frozenset)
     languages: frozenset[str] = field(default_factory=frozenset)
+    domains: frozenset[str] = field(default_factory=frozenset)
 
     def has_any_role(self, roles: Iterable[str]) -> bool:
         return "admin" in self.roles or bool(self.roles & set(roles))
@@ -56,7 +57,9 @@ class Unauthenticated(Exception):
 
 
 class PermissionDenied(Exception):
-    pass
+    def __init__(self, message: str, subject: str = "") -> None:
+        super().__init__(message)
+        self.subject = subject
 
 
 class Authenticator(Protocol):
@@ -103,6 +106,7 @@ class AccessPolicy:
         roles = self.method_roles.get(method)
         if roles and not principal.has_any_role(roles):
             raise PermissionDenied(
-                f"{principal.subject} lacks a role for {method}: needs one of {sorted(roles)}"
+                f"{principal.subject} lacks a role for {method}: needs one of {sorted(roles)}",
+                principal.subject,
             )
         return principal

@@ -27,6 +27,10 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
+# (method, subject or "" when unknown, gRPC status name, message): told of every refused call.
+RefusalHook = Callable[[str, str, str, str], None]
+
+
 @dataclass(frozen=True)
 class GrpcService:
     """A servicer and how to register it: the generated ``add_XServicer_to_server``."""
@@ -50,10 +54,13 @@ def _status_code(context: grpc.ServicerContext) -> str:
 class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Authenticates, times, counts and logs every call (auth failures included)."""
 
-    def __init__(self, service: str, policy: AccessPolicy, auth: Authenticator) -> None:
+    def __init__(
+        self, service: str, policy: AccessPolicy, auth: Authenticator, on_refused: RefusalHook | None = None
+    ) -> None:
         self._service = service
         self._policy = policy
         self._auth = auth
+        self._on_refused = on_refused
 
     def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
@@ -68,10 +75,10 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             try:
                 principal = self._policy.check(method, metadata, self._auth)
             except Unauthenticated as exc:
-                self._record(method, "UNAUTHENTICATED", started)
+                self._refused(method, "", "UNAUTHENTICATED", str(exc), started)
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             except PermissionDenied as exc:
-                self._record(method, "PERMISSION_DENIED", started)
+                self._refused(method, exc.subject, "PERMISSION_DENIED", str(exc), started)
                 context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
             token = set_principal(principal)
             code = "UNKNOWN"  # an exception that escapes the servicer
@@ -116,6 +123,14 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             response_serializer=handler.response_serializer,
         )
 
+    def _refused(self, method: str, subject: str, code: str, message: str, started: float) -> None:
+        self._record(method, code, started)
+        if self._on_refused is not None:
+            try:
+                self._on_refused(method, subject, code, message)
+            except Exception:  # the refusal stands even if recording it failed
+                log.exception("refusal hook failed", method=method)
+
     def _record(self, method: str, code: str, started: float) -> None:
         elapsed = time.perf_counter() - started
         metrics.GRPC_REQUESTS.labels(self._service, method, code).inc()
@@ -151,11 +166,13 @@ def start_server(
     auth: Authenticator,
     max_workers: int = 8,
     max_message_bytes: int = 4 * 1024 * 1024,
+    on_refused: RefusalHook | None = None,
+    tls: tuple[bytes, bytes] | None = None,
 ) -> RunningServer:
     """Start a server with the services plus health and reflection; port 0 picks a free one."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[ServiceInterceptor(service, policy, auth)],
+        interceptors=[ServiceInterceptor(service, policy, auth, on_refused)],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -170,7 +187,11 @@ def start_server(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if tls is not None:  # (PEM certificate chain, PEM private key)
+        bound = server.add_secure_port(address, grpc.ssl_server_credentials([(tls[1], tls[0])]))
+    else:
+        bound = server.add_insecure_port(address)
     if bound == 0:
         raise OSError(f"cannot bind gRPC port {host}:{port}")
     server.start()

@@ -1,0 +1,158 @@
+"""The dispatch service in-process for tests: its real database (SQLite or PostgreSQL), its real
+gRPC server with the real interceptor, tokens and audit; verdicts fed through its real handler.
+The outbox is read back from the database instead of a broker (the e2e tests use the broker)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf.message import Message
+from sqlalchemy import select
+
+from protos import common_pb2, dispatch_pb2, dispatch_pb2_grpc, transcripts_pb2
+from services.dispatch.__main__ import METHOD_ROLES, MIGRATIONS
+from services.dispatch.client import DispatchClient
+from services.dispatch.handler import make_handler
+from services.dispatch.security import DatabaseTokens, make_refusal_auditor
+from services.dispatch.servicer import DispatchServicer
+from services.dispatch.settings import DispatchSettings
+from shared.db import OutboxEntry
+from shared.grpc.auth import AccessPolicy, StaticTokens, hash_token, new_token
+from shared.grpc.server import GrpcService, RunningServer, start_server
+from shared.kafka import codec
+from shared.kafka.consumer import Inbound
+from shared.service import ServiceContext, build_context
+from shared.settings import TokenSpec
+
+
+@dataclass
+class DispatchHarness:
+    ctx: ServiceContext
+    server: RunningServer
+    admin_token: str
+    settings: DispatchSettings
+    clients: list[DispatchClient] = field(default_factory=list)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    def client(self, token: str) -> DispatchClient:
+        client = DispatchClient(self.target, token)
+        self.clients.append(client)
+        return client
+
+    @property
+    def admin(self) -> DispatchClient:
+        return self.client(self.admin_token)
+
+    def person(
+        self, subject: str, roles: list[str], languages: list[str], domains: list[str] = ()
+    ) -> DispatchClient:  # type: ignore[assignment]
+        """Create the person and a client holding a fresh token of theirs."""
+        admin = self.admin
+        admin.upsert_user(subject, roles, languages, list(domains))
+        return self.client(admin.issue_token(subject).token)
+
+    def feed(self, verdict: transcripts_pb2.QaVerdict) -> None:
+        """Deliver one verdict to the consumer's handler, in one transaction, as the consumer does."""
+        handler = make_handler(self.settings.queue_config())
+        with self.ctx.unit_of_work() as (session, outbound):
+            inbound = Inbound(verdict, codec.new_id(), codec.new_id(), "transcripts.qa.v1", 0, 0, None)
+            outbound += handler(session, inbound)
+
+    def published(self, topic: str) -> list[Message]:
+        with self.ctx.sessions() as session:
+            rows = session.scalars(
+                select(OutboxEntry).where(OutboxEntry.topic == topic).order_by(OutboxEntry.id)
+            )
+            return [codec.decode(topic, r.value, [(k, v.encode()) for k, v in r.headers]) for r in rows]
+
+
+@contextmanager
+def running_dispatch(db_url: str, data_dir: Path, **overrides: object) -> Iterator[DispatchHarness]:
+    admin_token = new_token()
+    settings = DispatchSettings(
+        database_url=db_url,
+        data_dir=data_dir,
+        auth_tokens=[TokenSpec(sha256=hash_token(admin_token), subject="root", roles=["admin"])],
+        **overrides,  # type: ignore[arg-type]
+    )
+    ctx = build_context(settings, [MIGRATIONS], immediate_writes=True)
+    server = start_server(
+        "dispatch",
+        [
+            GrpcService.of(
+                dispatch_pb2,
+                "DispatchService",
+                DispatchServicer(ctx, settings),
+                dispatch_pb2_grpc.add_DispatchServiceServicer_to_server,
+            )
+        ],
+        "127.0.0.1",
+        0,
+        AccessPolicy(required=True, method_roles=METHOD_ROLES),
+        DatabaseTokens(ctx.sessions, StaticTokens(settings.auth_tokens)),
+        max_workers=settings.grpc_max_workers,
+        on_refused=make_refusal_auditor(ctx.sessions),
+    )
+    harness = DispatchHarness(ctx, server, admin_token, settings)
+    try:
+        yield harness
+    finally:
+        for client in harness.clients:
+            client.close()
+        server.stop(0)
+        ctx.sessions.kw["bind"].dispose()
+
+
+def make_verdict(
+    segment_id: str,
+    text: str = "hello there this is a test",
+    language: str = "en",
+    recording_id: str = "rec-1",
+    index: int = 0,
+    route: transcripts_pb2.Route.ValueType = transcripts_pb2.ROUTE_HUMAN_REVIEW,
+    risk_tier: str = "medium",
+    domain: str = "support",
+    double_blind: bool = False,
+    gold: bool = False,
+    start_s: float = 0.0,
+) -> transcripts_pb2.QaVerdict:
+    """A judged draft with evenly timed words (the ASR's real drafts are used end to end)."""
+    words = text.split()
+    step = 0.4
+    segment = common_pb2.TranscriptSegment(
+        segment_id=segment_id,
+        index=index,
+        start_s=start_s,
+        end_s=start_s + step * len(words),
+        text=text,
+        language=language,
+        speaker="SPEAKER_00",
+        words=[
+            common_pb2.Word(
+                text=w,
+                start_s=start_s + i * step,
+                end_s=start_s + (i + 1) * step - 0.05,
+                probability=0.6,
+                speaker="SPEAKER_00",
+            )
+            for i, w in enumerate(words)
+        ],
+    )
+    context = common_pb2.RecordingContext(recording_id=recording_id, tenant_id="acme", domain=domain)
+    draft = transcripts_pb2.DraftTranscript(context=context, segment=segment, version=1)
+    return transcripts_pb2.QaVerdict(
+        context=context,
+        draft=draft,
+        route=route,
+        confidence=0.5,
+        reasons=["test routing"],
+        risk_tier=risk_tier,
+        double_blind=double_blind,
+        gold=gold,
+    )
