@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.dispatch.cli import dispatch_app, work_app
 from shared.grpc.auth import hash_token, new_token
 from shared.models.cli import app as models_app
 from shared.stack import stack
@@ -27,6 +28,8 @@ eval_app = typer.Typer(help="Quality evaluations with committed results.", no_ar
 bench_app = typer.Typer(help="Benchmarks with committed results.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
+app.add_typer(work_app, name="work", help="Linguists: claim, listen, correct and review tasks.")
+app.add_typer(dispatch_app, name="dispatch", help="Admins: people, tokens, queue stats, audit trail.")
 
 console = Console()
 Home = Annotated[
@@ -119,7 +122,7 @@ def demo(
     keep_running: Annotated[bool, typer.Option(help="Leave the stack up afterwards.")] = False,
 ) -> None:
     """Start the stack (if needed), stream a real two-speaker recording, show its draft and trace."""
-    from shared.stack.demo import run_demo, trace_hops
+    from shared.stack.demo import linguist_crew, reference_answer, run_demo, sample_reference, trace_hops
 
     state = StackState.load(home.resolve())
     started_here = state is None
@@ -127,7 +130,16 @@ def demo(
         state = _up(home, broker_port)
     assert state is not None
     try:
-        with console.status("streaming pyannote's 30 s sample in 0.5 s chunks, following it..."):
+        ports = {p.name: p.grpc_port for p in state.services}
+        crew = linguist_crew(
+            f"127.0.0.1:{ports['dispatch']}",
+            stack.admin_token(home.resolve()),
+            reference_answer(sample_reference()),
+        )
+        with (
+            crew as work,
+            console.status("streaming pyannote's 30 s sample in 0.5 s chunks, following it..."),
+        ):
             run = run_demo(state.bootstrap)
         drafts = Table(title=f"stream {run.stream_id}: the draft transcript (asr, transcripts.draft.v1)")
         for col in ("segment", "time", "speaker", "language", "text"):
@@ -143,12 +155,15 @@ def demo(
                     text,
                 )
         console.print(drafts)
+        console.print(
+            f"simulated linguists (client library, reference text): {work.claims} tasks claimed, "
+            f"{work.submits} corrections, {work.reviews} approvals"
+        )
         table = Table(
             title=f"segment {run.first_segment_id}: state of each hop, from each service's gRPC API"
         )
         for col in ("service", "rpc", "recorded", "detail"):
             table.add_column(col)
-        ports = {p.name: p.grpc_port for p in state.services}
         hops = trace_hops(ports, stack.admin_token(home.resolve()), run.stream_id, run.first_segment_id)
         for hop in hops:
             table.add_row(hop.service, hop.rpc, "[green]yes" if hop.found else "[red]no", hop.detail)

@@ -16,7 +16,7 @@ def make_handler(config: QueueConfig) -> Handler:
     def handle_verdict(session: Session, inbound: Inbound[transcripts_pb2.QaVerdict]) -> list[Outbound]:
         verdict = inbound.message
         require(verdict, "draft.segment.segment_id", "context.recording_id")
-        out = accept_verdict(session, verdict, config)
+        out = accept_verdict(session, verdict, config, inbound.trace_id)
         save_segment_state(
             session,
             segment_id=verdict.draft.segment.segment_id,

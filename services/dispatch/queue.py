@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -36,9 +36,10 @@ from services.dispatch.rules import (
     Part,
     Person,
 )
-from services.dispatch.store import AuditRow, DispatchSegment, DispatchTask
+from services.dispatch.store import AuditRow, DispatchSegment, DispatchTask, TranscriptVersionRow
 from shared.kafka import codec
 from shared.kafka.outbox import Outbound
+from shared.records import record_and_publish
 from shared.topics import TASKS_EVENTS, TRANSCRIPTS_CORRECTED
 
 SYSTEM = "dispatch"
@@ -120,7 +121,7 @@ def _event(
         details={"tier": task.tier, "language": task.language, "version": str(task.base_version)},
     )
     event.at.GetCurrentTime()
-    return Outbound(TASKS_EVENTS.name, event, key=task.task_id)
+    return Outbound(TASKS_EVENTS.name, event, key=task.task_id, trace_id=task.trace_id or None)
 
 
 def _change(
@@ -173,6 +174,7 @@ def _fresh(**fields: Any) -> DispatchTask:
         parent_task_id="",
         flags=[],
         notes="",
+        trace_id="",
     )
     return DispatchTask(**{**start, **fields})
 
@@ -220,11 +222,12 @@ def _follow_up(task: DispatchTask, task_id: str, kind: int, base_version: int, p
         base_version=base_version,
         parent_task_id=parent,
         double_blind_slot=task.double_blind_slot,
+        trace_id=task.trace_id,
     )
 
 
 def accept_verdict(
-    session: Session, verdict: transcripts_pb2.QaVerdict, config: QueueConfig
+    session: Session, verdict: transcripts_pb2.QaVerdict, config: QueueConfig, trace_id: str = ""
 ) -> list[Outbound]:
     """Keep every segment (context for its neighbours' tasks); open correction tasks for those
     the gate sent to people: two independent ones for a double-blind segment."""
@@ -262,6 +265,7 @@ def accept_verdict(
             config,
             double_blind_slot=slot,
             gold=verdict.gold,
+            trace_id=trace_id,
         )
         session.add(task)
         session.flush()
@@ -432,19 +436,25 @@ def escalate(
     return task, [_escalate(session, task, person.subject, "EscalateTask", reason)]
 
 
-def _escalate(session: Session, task: DispatchTask, actor: str, action: str, reason: str) -> Outbound:
+def _escalate(
+    session: Session, task: DispatchTask, actor: str, action: str, reason: str, **values: Any
+) -> Outbound:
+    """To a senior; ``values`` change with it, so the audit's ``before`` shows them unchanged."""
     return _change(
         session,
         task,
         actor,
         action,
         reason,
-        state=ESCALATED,
-        tier="senior",
-        assignee="",
-        lease_expires_at=0.0,
-        priority=task.priority + 50 if task.tier != "senior" else task.priority,
-        reasons=[reason],
+        **{
+            "state": ESCALATED,
+            "tier": "senior",
+            "assignee": "",
+            "lease_expires_at": 0.0,
+            "priority": task.priority + 50 if task.tier != "senior" else task.priority,
+            "reasons": [reason],
+            **values,
+        },
     )
 
 
@@ -577,19 +587,29 @@ def review(
         if not approve:  # published already: a senior corrects it again, and that version supersedes
             correction = load(session, task.parent_task_id, lock=True)
             out.append(
-                _reopen(session, correction, person.subject, ["QA: " + r for r in reasons], escalate=True)
+                _reopen(
+                    session,
+                    correction,
+                    person.subject,
+                    ["QA: " + r for r in reasons],
+                    escalate=True,
+                    base=task.base_version,
+                )
             )
         return task, out
     correction = load(session, task.parent_task_id, lock=True)
     if not approve:
         too_many = correction.rejections + 1 > config.max_rejections
-        out.append(_reopen(session, correction, person.subject, reasons, escalate=too_many))
+        out.append(
+            _reopen(session, correction, person.subject, reasons, escalate=too_many, base=task.base_version)
+        )
         return task, out
     corrected = versions.get_version(session, task.segment_id, task.base_version)
     assert corrected is not None
     row = versions.add_version(session, corrected, "review", person.subject, task.task_id, "approved")
-    author = versions.history(session, task.segment_id)
-    corrector = next((v.author for v in reversed(author) if v.kind == "correction"), "")
+    # The author of the version reviewed: in a double-blind pair the newest correction may be the other half's.
+    reviewed = session.get(TranscriptVersionRow, (task.segment_id, task.base_version))
+    corrector = reviewed.author if reviewed is not None else ""
     out.append(
         _change(
             session,
@@ -614,14 +634,20 @@ def review(
 
 
 def _reopen(
-    session: Session, correction: DispatchTask, actor: str, reasons: list[str], escalate: bool
+    session: Session, correction: DispatchTask, actor: str, reasons: list[str], escalate: bool, base: int
 ) -> Outbound:
-    """Send a correction back: to its queue with the reasons, or to a senior."""
-    latest = versions.latest(session, correction.segment_id)
-    base = latest.version if latest else correction.base_version
+    """Send a correction back: to its queue with the reasons, or to a senior. ``base`` is the version
+    that was judged, not the segment's newest: in a double-blind pair that may be the other half."""
     if escalate:
-        correction.base_version, correction.rejections = base, correction.rejections + 1
-        return _escalate(session, correction, actor, "rejected", "; ".join(reasons) or "rejected")
+        return _escalate(
+            session,
+            correction,
+            actor,
+            "rejected",
+            "; ".join(reasons) or "rejected",
+            base_version=base,
+            rejections=correction.rejections + 1,
+        )
     return _change(
         session,
         correction,
@@ -667,7 +693,17 @@ def _corrected(session: Session, task: DispatchTask, version: int, corrector: st
     )
     message.verdict.double_blind = task.double_blind_slot > 0
     message.verdict.gold = task.gold
-    return Outbound(TRANSCRIPTS_CORRECTED.name, message, key=verdict.context.recording_id or task.segment_id)
+    out = record_and_publish(  # the hop's state (segment_records) follows the segment too
+        session,
+        topic=TRANSCRIPTS_CORRECTED.name,
+        segment_id=task.segment_id,
+        recording_id=verdict.context.recording_id,
+        state="corrected",
+        message=message,
+        source_message_id=task.task_id,
+        version=version,
+    )
+    return replace(out, trace_id=task.trace_id or None)
 
 
 def open_tasks(

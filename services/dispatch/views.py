@@ -43,6 +43,7 @@ def to_task(
     known = session.get(DispatchSegment, task.segment_id)
     verdict = transcripts_pb2.QaVerdict.FromString(known.verdict) if known else transcripts_pb2.QaVerdict()
     verdict.gold = False  # a gold audit must look like any other task
+    verdict.double_blind = task.double_blind_slot > 0  # as it is worked (a gold audit is never split)
     segment = versions.get_version(session, task.segment_id, task.base_version) or verdict.draft.segment
     history = versions.history(session, task.segment_id)
     draft = common_pb2.TranscriptSegment.FromString(history[0].segment) if history else verdict.draft.segment

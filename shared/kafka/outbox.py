@@ -35,6 +35,7 @@ class Outbound:
     message: Message
     key: str | None = None
     message_id: str | None = None
+    trace_id: str | None = None  # this message's own trace (e.g. a task's segment); else the batch's
 
 
 def enqueue(session: Session, outbound: Sequence[Outbound], trace_id: str, producer: str) -> list[str]:
@@ -50,7 +51,9 @@ def enqueue(session: Session, outbound: Sequence[Outbound], trace_id: str, produ
                 value=codec.encode(item.message),
                 headers=[
                     [k, v.decode()]
-                    for k, v in codec.make_headers(item.message, message_id, trace_id, producer)
+                    for k, v in codec.make_headers(
+                        item.message, message_id, item.trace_id or trace_id, producer
+                    )
                 ],
                 attempts=0,
             )

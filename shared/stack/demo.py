@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +33,8 @@ from protos import (
     quality_pb2_grpc,
     transcripts_pb2,
 )
+from services.dispatch.client import DispatchClient
+from services.dispatch.simulate import Answer, CrewStats, as_drafted, enrol, run_crew
 from shared.audio import TARGET_RATE_HZ, DecodedAudio, decode_container, to_pcm16
 from shared.stack.probe import Received, collect, publish, segment_id_of
 from shared.topics import (
@@ -212,8 +217,54 @@ def follow_drafts(bootstrap: str, stream_id: str, timeout_s: float) -> list[Rece
     return _follow(bootstrap, stream_id, (TRANSCRIPTS_DRAFT.name,), timeout_s)
 
 
+def reference_answer(reference: Sequence[tuple[float, float, str]], fallback: Answer = as_drafted) -> Answer:
+    """A linguist who knows the reference transcript: (start_s, end_s, text) turns in recording
+    time; a task gets the turns whose middle falls inside its segment."""
+
+    def answer(task: dispatch_pb2.Task) -> str:
+        seg = task.segment
+        picked = [text for start, end, text in reference if seg.start_s <= (start + end) / 2 < seg.end_s]
+        return " ".join(picked) or fallback(task)
+
+    return answer
+
+
+@contextmanager
+def linguist_crew(
+    dispatch_target: str, admin_token: str, answer: Answer = as_drafted, prefix: str = "sim"
+) -> Iterator[CrewStats]:
+    """An annotator and a reviewer (every language) working the dispatch queue in the
+    background, through the client library, until the block ends."""
+    admin = DispatchClient(dispatch_target, admin_token)
+    crew = [
+        enrol(admin, dispatch_target, f"{prefix}-annotator", ["annotator"], ["*"], answer=answer),
+        enrol(admin, dispatch_target, f"{prefix}-reviewer", ["reviewer"], ["*"]),
+    ]
+    admin.close()
+    stop = threading.Event()
+    stats = CrewStats()
+    worker = threading.Thread(
+        target=run_crew, args=(crew, stop.is_set, 86_400.0), kwargs={"stats": stats}, name="crew", daemon=True
+    )
+    worker.start()
+    try:
+        yield stats
+    finally:
+        stop.set()
+        worker.join(30)
+        for person in crew:
+            person.client.close()
+
+
+def sample_reference() -> list[tuple[float, float, str]]:
+    from services.asr.eval_sample import SampleReference
+
+    return [(s.start_s, s.end_s, s.text) for s in SampleReference.load().segments]
+
+
 def run_demo(bootstrap: str, timeout_s: float = 180.0) -> DemoRun:
-    """Stream pyannote's sample in 0.5 s chunks, as a live producer would, and follow it."""
+    """Stream pyannote's sample in 0.5 s chunks, as a live producer would, and follow it until
+    every segment is validated (those the gate sends to people go through a linguist crew)."""
     stream_id = f"demo-{uuid.uuid4().hex[:8]}"
     chunks = speech_chunks(sample_recording().samples, stream_id)
     publish(bootstrap, AUDIO_CHUNKS.name, chunks, key=stream_id)

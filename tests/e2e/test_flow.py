@@ -88,14 +88,30 @@ def test_task_events_published_for_the_human_review_route(running_stack) -> None
     chunk = demo_chunk(domain="medical")  # the policy sends medical to a person
     segment_id = segment_id_for(chunk.stream_id, 0)
     publish(running_stack.bootstrap, AUDIO_CHUNKS.name, [chunk], key=chunk.stream_id)
+    approved = events_pb2.TASK_STATE_APPROVED
     received = collect(
         running_stack.bootstrap,
         ["tasks.events.v1"],
-        lambda rs: sum(r.message.segment_id == segment_id for r in rs) >= 2,
-        60,
+        lambda rs: (
+            sum(r.message.segment_id == segment_id and r.message.to_state == approved for r in rs) >= 2
+        ),
+        90,
     )
-    states = [r.message.to_state for r in received if r.message.segment_id == segment_id]
-    assert states == [events_pb2.TASK_STATE_QUEUED, events_pb2.TASK_STATE_DONE]
+    mine = [r.message for r in received if r.message.segment_id == segment_id]
+    by_task: dict[str, list[int]] = {}
+    for event in mine:
+        by_task.setdefault(event.task_id, []).append(event.to_state)
+    s = events_pb2
+    # The crew in ``running_stack`` corrects, then reviews: each step is an event.
+    assert by_task[f"{segment_id}:correct"] == [
+        s.TASK_STATE_QUEUED,
+        s.TASK_STATE_CLAIMED,
+        s.TASK_STATE_SUBMITTED,
+        s.TASK_STATE_APPROVED,
+    ]
+    review = next(t for t in by_task if ":review:" in t)
+    assert by_task[review] == [s.TASK_STATE_QUEUED, s.TASK_STATE_CLAIMED, s.TASK_STATE_APPROVED]
+    assert {e.actor for e in mine} >= {"sim-annotator", "sim-reviewer", "dispatch"}
 
 
 @pytest.mark.parametrize("service", list(HOPS))

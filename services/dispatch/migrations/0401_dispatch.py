@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("parent_task_id", sa.String(200), nullable=False),
         sa.Column("flags", sa.JSON(), nullable=False),
         sa.Column("notes", sa.Text(), nullable=False),
+        sa.Column("trace_id", sa.String(64), nullable=False),
         sa.Column("row_version", sa.Integer(), nullable=False),
     )
     op.create_index("ix_dispatch_tasks_queue", "dispatch_tasks", ["state", "tier", "language", "priority"])
