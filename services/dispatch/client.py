@@ -31,8 +31,8 @@ class DispatchError(Exception):
 
 
 def retime(draft: Sequence[common_pb2.Word], text: str) -> list[common_pb2.Word]:
-    """Words for a corrected text with the draft's times: a kept or replaced word keeps its
-    times and speaker; inserted words share the gap they were typed into."""
+    """Words for a corrected text with the draft's times: a kept or one-for-one replaced word keeps
+    its times and speaker; an uneven run of new words shares the span (or gap) it was typed into."""
     new = text.split()
     old = [w.text.strip() for w in draft]
     out: list[common_pb2.Word] = []
@@ -40,6 +40,19 @@ def retime(draft: Sequence[common_pb2.Word], text: str) -> list[common_pb2.Word]
     for _, i1, i2, j1, j2 in matcher.get_opcodes():
         if j1 == j2:
             continue  # deleted words leave nothing behind
+        if i2 - i1 == j2 - j1:  # kept or replaced one for one: each word keeps its own times
+            for k, word in enumerate(new[j1:j2]):
+                was = draft[i1 + k]
+                out.append(
+                    common_pb2.Word(
+                        text=word,
+                        start_s=was.start_s,
+                        end_s=was.end_s,
+                        probability=was.probability if old[i1 + k].lower() == word.lower() else 1.0,
+                        speaker=was.speaker,
+                    )
+                )
+            continue
         if i1 < i2:
             start, end, speaker = draft[i1].start_s, draft[i2 - 1].end_s, draft[i1].speaker
         else:  # an insertion: the gap between the neighbouring draft words
@@ -47,14 +60,13 @@ def retime(draft: Sequence[common_pb2.Word], text: str) -> list[common_pb2.Word]
             end = draft[i1].start_s if i1 < len(draft) else start
             speaker = draft[min(i1, len(draft) - 1)].speaker if draft else ""
         step = (end - start) / (j2 - j1)
-        for k, word in enumerate(new[j1:j2]):
-            same = i2 - i1 == j2 - j1 and old[i1 + k].lower() == word.lower()
+        for k, word in enumerate(new[j1:j2]):  # typed by a person: certain, times shared out
             out.append(
                 common_pb2.Word(
                     text=word,
                     start_s=start + k * step,
                     end_s=start + (k + 1) * step,
-                    probability=draft[i1 + k].probability if same else 1.0,
+                    probability=1.0,
                     speaker=speaker,
                 )
             )

@@ -607,7 +607,7 @@ def review(
     corrected = versions.get_version(session, task.segment_id, task.base_version)
     assert corrected is not None
     row = versions.add_version(session, corrected, "review", person.subject, task.task_id, "approved")
-    # The author of the version reviewed: in a double-blind pair the newest correction may be the other half's.
+    # The author of the version reviewed: in a double-blind pair the newest may be the other half's.
     reviewed = session.get(TranscriptVersionRow, (task.segment_id, task.base_version))
     corrector = reviewed.author if reviewed is not None else ""
     out.append(
