@@ -4,7 +4,7 @@ from pathlib import Path
 
 from protos import asr_pb2, asr_pb2_grpc
 from services.asr.drafting import SpeechModels
-from services.asr.handler import make_handler, make_redecode_handler
+from services.asr.handler import make_batch_handler, make_handler, make_redecode_handler
 from services.asr.servicer import AsrServicer
 from services.asr.settings import AsrSettings
 from shared.grpc.server import GrpcService
@@ -21,7 +21,11 @@ def build(settings: AsrSettings) -> ServiceDefinition:
         settings=settings,
         migrations=[MIGRATIONS],
         subscriptions=lambda ctx: [
-            Subscription(AUDIO_SEGMENTS.name, make_handler(ctx, models)),
+            Subscription(
+                AUDIO_SEGMENTS.name,
+                make_handler(ctx, models),
+                make_batch_handler(ctx, models, settings.coalesce_max_s),
+            ),
             Subscription(TRANSCRIPTS_REDECODE.name, make_redecode_handler(ctx, models)),
         ],
         grpc_services=lambda ctx: [

@@ -4,7 +4,8 @@ The models are loaded once per process (``SpeechModels.load``). Per segment of a
 the language is the producer's hint, else the one detected on the recording's first voiced
 segment, kept for all later ones; the segment is diarized on its own and its local speakers are
 linked to the recording's speakers by their CAM++ centroids; each word gets the speaker whose
-turns overlap it most.
+turns overlap it most. A backlog of a recording's consecutive segments is decoded as one audio
+(``draft_segments``, ``coalesce``); the rest stays per segment.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from protos import audio_pb2, common_pb2, transcripts_pb2
+from services.asr.coalesce import Piece, join_audio, split_transcription
 from services.asr.diarizer import Diarization, Diarizer
-from services.asr.recordings import lock_recording
+from services.asr.recordings import AsrRecording, lock_recording
 from services.asr.settings import AsrSettings
 from services.asr.speakers import SpeakerRegistry, SpeakerWord, Turn, assign_speakers, dominant_speaker
 from services.asr.transcriber import DecodingOptions, ModelSpec, TranscribedWord, Transcriber, Transcription
@@ -134,12 +136,49 @@ def draft_segment(
     samples: NDArray[np.float32],
 ) -> transcripts_pb2.DraftTranscript:
     """Draft one segment, reading and updating its recording's language and speakers."""
-    recording = lock_recording(session, segment.context.recording_id)
-    hint = segment.context.language_hint
+    return draft_segments(ctx, models, session, [segment], [samples])[0]
+
+
+def draft_segments(
+    ctx: ServiceContext,
+    models: SpeechModels,
+    session: Session,
+    segments: Sequence[audio_pb2.AudioSegment],
+    samples: Sequence[NDArray[np.float32]],
+) -> list[transcripts_pb2.DraftTranscript]:
+    """Draft a run of one recording's consecutive segments (``coalesce.coalesce_runs``), one
+    draft each. Several are decoded as ONE joined audio, as the bare library decodes a whole file
+    (fewer padded 30 s windows), and the words are split back by time; one is decoded alone,
+    exactly as before. All else (language, diarization, speakers) is done segment by segment."""
+    recording = lock_recording(session, segments[0].context.recording_id)
+    hint = segments[0].context.language_hint  # a run shares one hint (coalesce_runs)
     if not recording.language and hint:
         recording.language, recording.language_probability, recording.language_source = hint, 1.0, "hint"
     options = replace(models.options, language=recording.language or None)
-    transcription = models.transcriber.transcribe(samples, options)
+    if len(segments) == 1:
+        transcriptions = [models.transcriber.transcribe(samples[0], options)]
+    else:
+        pieces = [Piece(s.context.recording_id, s.index, s.start_s, s.end_s) for s in segments]
+        joined = join_audio(pieces, samples)
+        transcriptions = split_transcription(
+            models.transcriber.transcribe(joined.samples, options), joined.offsets_s, joined.durations_s
+        )
+    return [
+        _draft(ctx, models, recording, options, segment, audio, transcription)
+        for segment, audio, transcription in zip(segments, samples, transcriptions, strict=True)
+    ]
+
+
+def _draft(
+    ctx: ServiceContext,
+    models: SpeechModels,
+    recording: AsrRecording,
+    options: DecodingOptions,
+    segment: audio_pb2.AudioSegment,
+    samples: NDArray[np.float32],
+    transcription: Transcription,
+) -> transcripts_pb2.DraftTranscript:
+    """A segment's draft from its transcription (times from its first sample)."""
     if not recording.language and segment.speech_s >= MIN_DETECTION_SPEECH_S and transcription.segments:
         recording.language = transcription.language
         recording.language_probability = transcription.language_probability

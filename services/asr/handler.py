@@ -1,32 +1,33 @@
 """Topics audio.segments.v1 and transcripts.redecode.v1 -> transcripts.draft.v1: thin adapters
-over ``drafting``."""
+over ``drafting`` (and ``coalesce`` for a poll of several segments)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from protos import audio_pb2, common_pb2, transcripts_pb2
-from services.asr.drafting import SpeechModels, draft_segment, redecode_segment
+from services.asr.coalesce import Piece, coalesce_runs
+from services.asr.drafting import SpeechModels, draft_segment, draft_segments, redecode_segment
 from services.asr.recordings import lock_recording
 from shared.audio import from_pcm16
-from shared.kafka.consumer import Handler, Inbound, InvalidMessage, require
+from shared.kafka.consumer import BatchHandler, Handler, Inbound, InvalidMessage, require
 from shared.kafka.outbox import Outbound
+from shared.logging import get_logger
 from shared.records import record_and_publish
 from shared.service import ServiceContext
 from shared.topics import TRANSCRIPTS_DRAFT
+
+log = get_logger(__name__)
 
 
 def make_handler(ctx: ServiceContext, models: SpeechModels) -> Handler:
     def handle_segment(session: Session, inbound: Inbound[audio_pb2.AudioSegment]) -> list[Outbound]:
         segment = inbound.message
-        require(segment, "segment_id", "context.recording_id")
-        if not segment.audio.uri:
-            if not segment.last:
-                raise InvalidMessage(
-                    f"AudioSegment {segment.segment_id!r} has no audio and is not an end marker"
-                )
+        if _is_end_marker(segment):
             lock_recording(session, segment.context.recording_id).ended = segment.end_reason
             return []  # the recording's end marker: nothing to transcribe
         samples = _segment_audio(ctx, segment.audio, f"AudioSegment {segment.segment_id!r}")
@@ -35,6 +36,55 @@ def make_handler(ctx: ServiceContext, models: SpeechModels) -> Handler:
         return [_publish_draft(session, draft, "drafted", inbound.message_id)]
 
     return handle_segment
+
+
+def make_batch_handler(ctx: ServiceContext, models: SpeechModels, coalesce_max_s: float) -> BatchHandler:
+    """A poll's segments: a recording's consecutive ones in one Whisper decode (``coalesce``), so
+    a service that fell behind decodes its backlog as the bare library decodes a file. Each
+    segment still gets its own draft and record. Any error (a bad segment, a failed decode)
+    raises, and the consumer takes the batch record by record through ``make_handler``."""
+
+    def handle_segments(
+        session: Session, inbounds: Sequence[Inbound[audio_pb2.AudioSegment]]
+    ) -> list[list[Outbound]]:
+        segments = [inbound.message for inbound in inbounds]
+        # Every segment checked and its audio read before the first decode: a bad one fails fast.
+        audio = [
+            None if _is_end_marker(s) else _segment_audio(ctx, s.audio, f"AudioSegment {s.segment_id!r}")
+            for s in segments
+        ]
+        pieces = [
+            Piece(s.context.recording_id, s.index, s.start_s, s.end_s, s.context.language_hint, a is not None)
+            for s, a in zip(segments, audio, strict=True)
+        ]
+        outputs: list[list[Outbound]] = [[] for _ in inbounds]
+        for run in coalesce_runs(pieces, coalesce_max_s):
+            first = segments[run[0]]
+            samples = [a for a in (audio[i] for i in run) if a is not None]
+            if not samples:  # an end marker (always alone in its run)
+                lock_recording(session, first.context.recording_id).ended = first.end_reason
+                continue
+            if len(run) > 1:
+                log.info(
+                    "segments decoded together", recording_id=first.context.recording_id, segments=len(run)
+                )
+            with models.lock:
+                drafts = draft_segments(ctx, models, session, [segments[i] for i in run], samples)
+            for i, draft in zip(run, drafts, strict=True):
+                outputs[i] = [_publish_draft(session, draft, "drafted", inbounds[i].message_id)]
+        return outputs
+
+    return handle_segments
+
+
+def _is_end_marker(segment: audio_pb2.AudioSegment) -> bool:
+    """True for the audio-less last segment of a recording; raises on any other invalid one."""
+    require(segment, "segment_id", "context.recording_id")
+    if segment.audio.uri:
+        return False
+    if not segment.last:
+        raise InvalidMessage(f"AudioSegment {segment.segment_id!r} has no audio and is not an end marker")
+    return True
 
 
 def make_redecode_handler(ctx: ServiceContext, models: SpeechModels) -> Handler:
