@@ -230,11 +230,6 @@ def token_new(
     console.print(f"VOXLOOP_AUTH_TOKENS entry: {json.dumps(entry)}")
 
 
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
-
-
 Results = Annotated[Path, typer.Option(help="Where the result files are written (committed).")]
 
 
@@ -482,3 +477,39 @@ def bench_hallucination(out: Results = Path("results")) -> None:
     with progress_bar(console) as hook:
         report = run_hallucination_benchmark(out, progress=hook)
     print_report(report, out, console)
+
+
+@bench_app.command("dispatch")
+def bench_dispatch(
+    out: Results = Path("results"),
+    work: Path = Path(".voxloop/bench"),
+    linguists: Annotated[int, typer.Option(min=5, help="Simulated linguists working at once.")] = 50,
+    tasks: Annotated[int, typer.Option(min=1, help="Segments routed to people.")] = 1500,
+    database: Annotated[str, typer.Option(help="sqlite, or postgresql (at VOXLOOP_TEST_PG).")] = "sqlite",
+) -> None:
+    """Simulated linguists on the same queues of the real dispatch service until every task is
+    done: claims and submissions per second, claim and submit latency, and the invariants (never
+    two holders, no lost submission, all tasks finished) checked from the database."""
+    from services.dispatch.benchmark import run_benchmark
+    from services.dispatch.benchmark_report import print_report
+
+    with _progress() as progress:
+        task = progress.add_task("starting", total=None)
+        report = run_benchmark(
+            out,
+            work.resolve(),
+            linguists=linguists,
+            tasks=tasks,
+            database=database,
+            progress=lambda step, done, total: progress.update(
+                task, description=step, completed=done, total=total
+            ),
+        )
+    print_report(report, console, out)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

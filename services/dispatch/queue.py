@@ -223,6 +223,8 @@ def _follow_up(task: DispatchTask, task_id: str, kind: int, base_version: int, p
         parent_task_id=parent,
         double_blind_slot=task.double_blind_slot,
         trace_id=task.trace_id,
+        flags=list(task.flags or []),  # the corrector's flags and notes reach the reviewer
+        notes=task.notes or "",
     )
 
 
