@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from protos import transcripts_pb2
-from services.dispatch.queue import QueueConfig, accept_verdict
+from services.dispatch.queue import accept_verdict
+from services.dispatch.tasks import QueueConfig
 from shared.kafka.consumer import Handler, Inbound, require
 from shared.kafka.outbox import Outbound
 from shared.records import save_segment_state

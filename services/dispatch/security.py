@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from protos import dispatch_pb2
-from services.dispatch.queue import Refused, audit
 from services.dispatch.rules import ROLES, Person
 from services.dispatch.store import DispatchToken, DispatchUser
+from services.dispatch.tasks import Refused, audit
 from shared.grpc.auth import Authenticator, Principal, hash_token, new_token
 
 

@@ -1,7 +1,7 @@
 """gRPC DispatchService: thin over ``queue``, ``security`` and ``views``.
 
 Each call runs as one transaction: the state change, its audit row and its events commit together.
-A refused call (``queue.Refused``) is audited in a transaction of its own, then answered with its
+A refused call (``tasks.Refused``) is audited in a transaction of its own, then answered with its
 gRPC status; the interceptor audits the calls it refuses itself (no token, missing role).
 """
 
@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from protos import dispatch_pb2, dispatch_pb2_grpc, events_pb2
-from services.dispatch import queue, security, versions, views
-from services.dispatch.queue import QueueConfig, Refused
+from services.dispatch import corrections, queue, security, tasks, versions, views
 from services.dispatch.rules import CLAIMED, ESCALATED, OPEN_STATES, Person
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.store import AuditRow, DispatchTask, DispatchUser
+from services.dispatch.tasks import QueueConfig, Refused
 from shared.grpc.auth import current_principal
 from shared.kafka.outbox import Outbound
 from shared.service import ServiceContext
@@ -53,7 +53,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
             return result
         except Refused as exc:
             with self._ctx.sessions.begin() as session:
-                queue.audit(
+                tasks.audit(
                     session,
                     person.subject,
                     action,
@@ -102,7 +102,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
     ) -> dispatch_pb2.Task:
         def work(session: Session, person: Person) -> tuple[dispatch_pb2.Task, list[Outbound]]:
             if request.task_id:
-                task = queue.load(session, request.task_id)
+                task = tasks.load(session, request.task_id)
             elif request.segment_id:
                 found = session.scalars(
                     select(DispatchTask)
@@ -124,13 +124,13 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         self, request: dispatch_pb2.StreamTaskAudioRequest, context: grpc.ServicerContext
     ) -> Iterator[dispatch_pb2.AudioBytes]:
         def work(session: Session, person: Person) -> tuple[tuple[bytes, float, float], list[Outbound]]:
-            task = queue.load(session, request.task_id)
+            task = tasks.load(session, request.task_id)
             if not person.admin and (task.state != CLAIMED or task.assignee != person.subject):
                 raise Refused(
                     "PERMISSION_DENIED",
                     f"StreamTaskAudio: only the holder of {request.task_id} may hear its audio",
                 )
-            queue.audit(session, person.subject, "StreamTaskAudio", task, before=queue.snapshot(task))
+            tasks.audit(session, person.subject, "StreamTaskAudio", task, before=tasks.snapshot(task))
             return views.audio_span(session, self._ctx.blobs, task, request.context_s), []
 
         data, start, end = self._run(context, "StreamTaskAudio", request.task_id, work)
@@ -145,7 +145,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
                 raise Refused(
                     "UNIMPLEMENTED", "split and merge are not supported yet: submit the segment whole"
                 )
-            task, out = queue.submit_correction(
+            task, out = corrections.submit_correction(
                 session,
                 person,
                 request.task_id,
@@ -163,7 +163,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         self, request: dispatch_pb2.ReviewTaskRequest, context: grpc.ServicerContext
     ) -> dispatch_pb2.Task:
         def work(session: Session, person: Person) -> tuple[dispatch_pb2.Task, list[Outbound]]:
-            task, out = queue.review(
+            task, out = corrections.review(
                 session, person, request.task_id, request.approve, list(request.reasons), self._config
             )
             return self._task(session, task), out
@@ -227,10 +227,10 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         self, request: dispatch_pb2.ListQueueRequest, context: grpc.ServicerContext
     ) -> dispatch_pb2.ListQueueResponse:
         def work(session: Session, person: Person) -> tuple[dispatch_pb2.ListQueueResponse, list[Outbound]]:
-            tasks = queue.open_tasks(
+            found = queue.open_tasks(
                 session, person, self._config, request.kinds, request.languages, request.limit or 50
             )
-            return dispatch_pb2.ListQueueResponse(tasks=[self._task(session, t) for t in tasks]), []
+            return dispatch_pb2.ListQueueResponse(tasks=[self._task(session, t) for t in found]), []
 
         return self._run(context, "ListQueue", "", work)
 
@@ -279,17 +279,17 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         self, request: dispatch_pb2.GetTranscriptHistoryRequest, context: grpc.ServicerContext
     ) -> dispatch_pb2.TranscriptHistory:
         def work(session: Session, person: Person) -> tuple[dispatch_pb2.TranscriptHistory, list[Outbound]]:
-            tasks = session.scalars(
+            on_segment = session.scalars(
                 select(DispatchTask).where(DispatchTask.segment_id == request.segment_id)
             ).all()
-            if not tasks:
+            if not on_segment:
                 raise Refused("NOT_FOUND", f"no tasks for segment {request.segment_id!r}")
             if not (
                 person.admin
                 or "qa_lead" in person.roles
-                or person.subject in {s for t in tasks for s in t.worked_by or []}
+                or person.subject in {s for t in on_segment for s in t.worked_by or []}
             ):
-                self._visible(session, person, tasks[0], "GetTranscriptHistory")
+                self._visible(session, person, on_segment[0], "GetTranscriptHistory")
             rows = versions.history(session, request.segment_id)
             return dispatch_pb2.TranscriptHistory(
                 segment_id=request.segment_id, versions=[versions.to_message(r) for r in rows]

@@ -3,7 +3,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.dispatch.queue import QueueConfig
+from services.dispatch.tasks import QueueConfig
 from shared.settings import ServiceSettings
 
 
