@@ -49,6 +49,8 @@ class Task(_message.Message):
     FLAGS_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    SPLIT_AT_FIELD_NUMBER: _builtins.int
+    MERGED_SEGMENT_IDS_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     kind: _events_pb2.TaskKind.ValueType
     state: _events_pb2.TaskState.ValueType
@@ -95,6 +97,14 @@ class Task(_message.Message):
     def flags(self) -> _containers.RepeatedScalarFieldContainer[_transcripts_pb2.CorrectionFlag.ValueType]: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def split_at(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """a submitted split: where each next part starts (s)"""
+
+    @_builtins.property
+    def merged_segment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a submitted merge: the segments absorbed"""
+
     def __init__(
         self,
         *,
@@ -121,10 +131,12 @@ class Task(_message.Message):
         flags: _abc.Iterable[_transcripts_pb2.CorrectionFlag.ValueType] | None = ...,
         notes: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        split_at: _abc.Iterable[_builtins.float] | None = ...,
+        merged_segment_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "created_at", b"created_at", "deadline", b"deadline", "draft", b"draft", "lease_expires_at", b"lease_expires_at", "segment", b"segment", "verdict", b"verdict"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "context", b"context", "context_segments", b"context_segments", "created_at", b"created_at", "deadline", b"deadline", "dialect", b"dialect", "diff", b"diff", "draft", b"draft", "flags", b"flags", "guidelines_url", b"guidelines_url", "kind", b"kind", "language", b"language", "lease_expires_at", b"lease_expires_at", "notes", b"notes", "priority", b"priority", "rejections", b"rejections", "review_reasons", b"review_reasons", "segment", b"segment", "state", b"state", "task_id", b"task_id", "tier", b"tier", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "context", b"context", "context_segments", b"context_segments", "created_at", b"created_at", "deadline", b"deadline", "dialect", b"dialect", "diff", b"diff", "draft", b"draft", "flags", b"flags", "guidelines_url", b"guidelines_url", "kind", b"kind", "language", b"language", "lease_expires_at", b"lease_expires_at", "merged_segment_ids", b"merged_segment_ids", "notes", b"notes", "priority", b"priority", "rejections", b"rejections", "review_reasons", b"review_reasons", "segment", b"segment", "split_at", b"split_at", "state", b"state", "task_id", b"task_id", "tier", b"tier", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -289,11 +289,17 @@ class CorrectedTranscript(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     VERDICT_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    SPLIT_OF_FIELD_NUMBER: _builtins.int
+    MERGED_SEGMENT_IDS_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     task_id: _builtins.str
     corrected_by: _builtins.str
     reviewed_by: _builtins.str
     notes: _builtins.str
+    split_of: _builtins.str
+    """A person split a segment: this is one part of segment ``split_of``; its id is
+    "<split_of>/<n>" and ``segment`` and ``draft`` hold only the words inside the part.
+    """
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
@@ -312,6 +318,12 @@ class CorrectedTranscript(_message.Message):
     def verdict(self) -> Global___QaVerdict: ...
     @_builtins.property
     def provenance(self) -> _common_pb2.Provenance: ...
+    @_builtins.property
+    def merged_segment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A person merged the following segments of the recording into this one; they get no
+        transcript of their own.
+        """
+
     def __init__(
         self,
         *,
@@ -327,10 +339,12 @@ class CorrectedTranscript(_message.Message):
         notes: _builtins.str = ...,
         verdict: Global___QaVerdict | None = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        split_of: _builtins.str = ...,
+        merged_segment_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "draft", b"draft", "provenance", b"provenance", "segment", b"segment", "verdict", b"verdict"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "corrected_by", b"corrected_by", "draft", b"draft", "flags", b"flags", "history", b"history", "notes", b"notes", "provenance", b"provenance", "reviewed_by", b"reviewed_by", "segment", b"segment", "task_id", b"task_id", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "corrected_by", b"corrected_by", "draft", b"draft", "flags", b"flags", "history", b"history", "merged_segment_ids", b"merged_segment_ids", "notes", b"notes", "provenance", b"provenance", "reviewed_by", b"reviewed_by", "segment", b"segment", "split_of", b"split_of", "task_id", b"task_id", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -20,10 +20,10 @@ import click
 import typer
 from rich.text import Text
 
-from protos import dispatch_pb2, events_pb2, transcripts_pb2
+from protos import common_pb2, dispatch_pb2, events_pb2, transcripts_pb2
 from services.dispatch import render
 from services.dispatch.admin_cli import dispatch_app
-from services.dispatch.client import DispatchClient
+from services.dispatch.client import DispatchClient, retime
 from services.dispatch.connection import (
     DEFAULT_HOME,
     Connection,
@@ -252,6 +252,44 @@ def submit(
     """Submit the corrected text; word times are carried over from the draft."""
     with _work(server, token, local, home) as client:
         _submit(client, client.get_task(task_id), text, flag or [], note)
+
+
+@work_app.command()
+def split(
+    task_id: str,
+    at: Annotated[list[float], typer.Option(help="Recording time (s) where a new part starts; repeat.")],
+    server: Server = "",
+    token: Token = "",
+    local: Local = False,
+    home: Home = DEFAULT_HOME,
+) -> None:
+    """Cut the segment into parts (the words as they stand); the reviewer sees the cut."""
+    with _work(server, token, local, home) as client:
+        _result(client.split(client.get_task(task_id), at), f"submitted in {len(at) + 1} parts")
+
+
+@work_app.command()
+def merge(
+    task_id: str,
+    next_segment: Annotated[str, typer.Argument(help="The next segment's id (from `work show`).")],
+    text: Annotated[str, typer.Option(help="The corrected text of both segments together.")],
+    server: Server = "",
+    token: Token = "",
+    local: Local = False,
+    home: Home = DEFAULT_HOME,
+) -> None:
+    """Merge the next segment into this one and submit the text of both; its own task closes."""
+    with _work(server, token, local, home) as client:
+        task = client.get_task(task_id)
+        nxt = next((s for s in task.context_segments if s.segment_id == next_segment), None)
+        both = [*task.segment.words, *(nxt.words if nxt else [])]
+        segment = common_pb2.TranscriptSegment()
+        segment.CopyFrom(task.segment)
+        del segment.words[:]
+        segment.words.extend(retime(both, text))
+        segment.end_s = max(task.segment.end_s, nxt.end_s if nxt else 0.0)
+        segment.text = " ".join(text.split())
+        _result(client.merge_next(task, next_segment, segment), f"submitted merged with {next_segment}")
 
 
 def editor_template(task: dispatch_pb2.Task) -> str:

@@ -156,6 +156,38 @@ class DispatchClient:
         )
         return self._call("SubmitCorrection", request)  # type: ignore[return-value]
 
+    def split(
+        self,
+        task: dispatch_pb2.Task,
+        at_s: Sequence[float],
+        segment: common_pb2.TranscriptSegment | None = None,
+    ) -> dispatch_pb2.Task:
+        """Submit the segment (the task's, or a corrected one) cut into parts before each time in ``at_s``."""
+        whole = segment or task.segment
+        bounds = [whole.start_s, *sorted(at_s), whole.end_s + 1.0]
+        parts = []
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            part = common_pb2.TranscriptSegment(segment_id=whole.segment_id, start_s=start)
+            part.words.extend(w for w in whole.words if start <= (w.start_s + w.end_s) / 2 < end)
+            part.text = " ".join(w.text.strip() for w in part.words)
+            parts.append(part)
+        request = dispatch_pb2.SubmitCorrectionRequest(
+            task_id=task.task_id, parts=parts, base_version=task.version
+        )
+        return self._call("SubmitCorrection", request)  # type: ignore[return-value]
+
+    def merge_next(
+        self, task: dispatch_pb2.Task, next_segment_id: str, segment: common_pb2.TranscriptSegment
+    ) -> dispatch_pb2.Task:
+        """Submit ``segment`` as the correction of this segment and the next one, merged."""
+        request = dispatch_pb2.SubmitCorrectionRequest(
+            task_id=task.task_id,
+            segment=segment,
+            merge_next_segment_id=next_segment_id,
+            base_version=task.version,
+        )
+        return self._call("SubmitCorrection", request)  # type: ignore[return-value]
+
     def submit_text(
         self,
         task: dispatch_pb2.Task,

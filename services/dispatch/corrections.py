@@ -11,7 +11,7 @@ from dataclasses import replace
 from sqlalchemy.orm import Session
 
 from protos import common_pb2, events_pb2, transcripts_pb2
-from services.dispatch import versions
+from services.dispatch import reshape, versions
 from services.dispatch.rules import CORRECT, DONE, QA_SAMPLE, QUEUED, REVIEW, SUBMITTED, Person
 from services.dispatch.store import DispatchSegment, DispatchTask, TranscriptVersionRow
 from services.dispatch.tasks import (
@@ -85,7 +85,10 @@ def submit_correction(
     notes: str,
     base_version: int,
     config: QueueConfig,
+    parts: Sequence[common_pb2.TranscriptSegment] = (),
+    merge_next: str = "",
 ) -> tuple[DispatchTask, list[Outbound]]:
+    """A correction, possibly cut in ``parts`` or absorbing the next segment (``reshape``)."""
     task = held(session, person, task_id, "SubmitCorrection")
     if task.kind != CORRECT:
         raise Refused("FAILED_PRECONDITION", f"task {task_id} is a {kind_name(task)} task, not a correction")
@@ -96,17 +99,35 @@ def submit_correction(
         )
     base = versions.get_version(session, task.segment_id, task.base_version)
     assert base is not None
-    validate_correction(corrected, base, flags, config.time_tolerance_s)
+    span, out = common_pb2.TranscriptSegment(), []
+    span.CopyFrom(base)
+    merged = list(task.merged or [])
+    if merge_next:
+        absorbed, their_draft = reshape.mergeable(session, task, merge_next, person)
+        span.end_s = max(span.end_s, their_draft.segment.end_s)
+        out.append(_close_merged(session, absorbed, their_draft, task, person))
+        merged.append(merge_next)
+
+    def check(part: common_pb2.TranscriptSegment, within: common_pb2.TranscriptSegment) -> None:
+        validate_correction(part, within, flags, config.time_tolerance_s)
+
+    split_at: list[float] = []
+    if parts:
+        corrected, split_at = reshape.combine_parts(parts, span, check)
+    else:
+        check(corrected, span)
     segment = common_pb2.TranscriptSegment()
-    segment.CopyFrom(base)
+    segment.CopyFrom(span)
     segment.MergeFrom(corrected)  # scalars given win; repeated words replaced below
     del segment.words[:]
     segment.words.extend(corrected.words)
     segment.segment_id = task.segment_id
     if not corrected.text and corrected.words:
         segment.text = " ".join(w.text.strip() for w in corrected.words)
+    segment.start_s, segment.end_s = span.start_s, span.end_s
     row = versions.add_version(session, segment, "correction", person.subject, task.task_id, notes)
-    out = [
+    out.insert(
+        0,
         change(
             session,
             task,
@@ -117,10 +138,12 @@ def submit_correction(
             flags=[int(f) for f in flags],
             notes=notes,
             lease_expires_at=0.0,
-        )
-    ]
+            split_at=split_at,
+            merged=merged,
+        ),
+    )
     if task.gold:  # a gold audit is scored by the quality service, never reviewed nor validated
-        out.append(_corrected(session, task, row.version, person.subject, ""))
+        out += _corrected(session, task, row.version, person.subject, "")
         return task, out
     review = follow_up(task, f"{task.segment_id}:review:{row.version}", REVIEW, row.version, task.task_id)
     session.add(review)
@@ -191,7 +214,7 @@ def review(
             state=DONE,
         )
     )
-    out.append(_corrected(session, correction, row.version, corrector, person.subject))
+    out += _corrected(session, correction, row.version, corrector, person.subject)
     if _sampled(task.segment_id, row.version, config.qa_sample_rate):
         sample = follow_up(
             task, f"{task.segment_id}:qa:{row.version}", QA_SAMPLE, row.version, correction.task_id
@@ -240,18 +263,50 @@ def _sampled(segment_id: str, version: int, rate: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
-def _corrected(session: Session, task: DispatchTask, version: int, corrector: str, reviewer: str) -> Outbound:
+def _close_merged(
+    session: Session,
+    absorbed: DispatchTask,
+    draft: transcripts_pb2.DraftTranscript,
+    into: DispatchTask,
+    person: Person,
+) -> Outbound:
+    """The merged segment's own task ends here; its history says where its words went."""
+    versions.add_version(
+        session, draft.segment, "merged", person.subject, into.task_id, f"merged into {into.segment_id}"
+    )
+    return change(
+        session,
+        absorbed,
+        person.subject,
+        "merged",
+        f"merged into {into.segment_id}",
+        state=DONE,
+        assignee="",
+        lease_expires_at=0.0,
+        reasons=[f"merged into {into.segment_id}"],
+    )
+
+
+def _corrected(
+    session: Session, task: DispatchTask, version: int, corrector: str, reviewer: str
+) -> list[Outbound]:
+    """The approved version on transcripts.corrected.v1: one message, or one per part of a split."""
     known = session.get(DispatchSegment, task.segment_id)
     assert known is not None
     verdict = transcripts_pb2.QaVerdict.FromString(known.verdict)
     segment = versions.get_version(session, task.segment_id, version)
-    draft = versions.get_version(
-        session, task.segment_id, min(r.version for r in versions.history(session, task.segment_id))
-    )
+    assert segment is not None
+    history = versions.history(session, task.segment_id)
+    draft = common_pb2.TranscriptSegment.FromString(history[0].segment)
+    merged_drafts = [
+        transcripts_pb2.QaVerdict.FromString(row.verdict).draft.segment
+        for row in (session.get(DispatchSegment, s) for s in task.merged or [])
+        if row is not None
+    ]
     message = transcripts_pb2.CorrectedTranscript(
         context=verdict.context,
         segment=segment,
-        draft=draft,
+        draft=reshape.joined(draft, merged_drafts),
         version=version,
         history=versions.version_refs(session, task.segment_id),
         task_id=task.task_id,
@@ -260,17 +315,31 @@ def _corrected(session: Session, task: DispatchTask, version: int, corrector: st
         flags=task.flags or [],  # type: ignore[arg-type]
         notes=task.notes or "",
         verdict=verdict,
+        merged_segment_ids=task.merged or [],
     )
     message.verdict.double_blind = task.double_blind_slot > 0
     message.verdict.gold = task.gold
-    out = record_and_publish(  # the hop's state (segment_records) follows the segment too
-        session,
-        topic=TRANSCRIPTS_CORRECTED.name,
-        segment_id=task.segment_id,
-        recording_id=verdict.context.recording_id,
-        state="corrected",
-        message=message,
-        source_message_id=task.task_id,
-        version=version,
-    )
-    return replace(out, trace_id=task.trace_id or None)
+    pieces = [(task.segment_id, message)]
+    if task.split_at:
+        pieces = []
+        for part_id, part, part_draft in reshape.split_parts(message.segment, message.draft, task.split_at):
+            piece = transcripts_pb2.CorrectedTranscript()
+            piece.CopyFrom(message)
+            piece.segment.CopyFrom(part)
+            piece.draft.CopyFrom(part_draft)
+            piece.split_of = task.segment_id
+            pieces.append((part_id, piece))
+    out = []
+    for segment_id, piece in pieces:
+        published = record_and_publish(  # the hop's state (segment_records) follows each segment
+            session,
+            topic=TRANSCRIPTS_CORRECTED.name,
+            segment_id=segment_id,
+            recording_id=verdict.context.recording_id,
+            state="corrected",
+            message=piece,
+            source_message_id=task.task_id,
+            version=version,
+        )
+        out.append(replace(published, trace_id=task.trace_id or None))
+    return out

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import grpc
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from protos import dispatch_pb2, dispatch_pb2_grpc, events_pb2
@@ -51,7 +52,17 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
                 result, out = work(session, person)
                 outbound += out
             return result
+        except IntegrityError as exc:  # a concurrent change got there first (a guard, not expected)
+            refused = Refused("ABORTED", f"{action}: a concurrent change collided with this one; try again")
+            raise self._refuse(context, person, action, task_id, refused) from exc
         except Refused as exc:
+            raise self._refuse(context, person, action, task_id, exc) from exc
+
+    def _refuse(
+        self, context: grpc.ServicerContext, person: Person, action: str, task_id: str, exc: Refused
+    ) -> AssertionError:
+        """Audit the refusal (unless it is only an answer, like an empty queue), then abort."""
+        if not exc.quiet:
             with self._ctx.sessions.begin() as session:
                 tasks.audit(
                     session,
@@ -62,8 +73,8 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
                     detail=str(exc),
                     task_id=task_id,
                 )
-            context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
-            raise AssertionError("unreachable: context.abort raises") from exc
+        context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
+        return AssertionError("unreachable: context.abort raises")
 
     def _task(self, session: Session, task: DispatchTask) -> dispatch_pb2.Task:
         return views.to_task(session, task, self._settings.guidelines_url, self._settings.context_segments)
@@ -90,7 +101,9 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
             claimed = queue.claim_next(session, person, self._config, request.kinds, request.languages)
             if claimed is None:
                 raise Refused(
-                    "NOT_FOUND", f"no task for {person.subject} in their languages and roles right now"
+                    "NOT_FOUND",
+                    f"no task for {person.subject} in their languages and roles right now",
+                    quiet=True,
                 )
             task, out = claimed
             return self._task(session, task), out
@@ -141,10 +154,6 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         self, request: dispatch_pb2.SubmitCorrectionRequest, context: grpc.ServicerContext
     ) -> dispatch_pb2.Task:
         def work(session: Session, person: Person) -> tuple[dispatch_pb2.Task, list[Outbound]]:
-            if request.parts or request.merge_next_segment_id:
-                raise Refused(
-                    "UNIMPLEMENTED", "split and merge are not supported yet: submit the segment whole"
-                )
             task, out = corrections.submit_correction(
                 session,
                 person,
@@ -154,6 +163,8 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
                 request.notes,
                 request.base_version,
                 self._config,
+                request.parts,
+                request.merge_next_segment_id,
             )
             return self._task(session, task), out
 

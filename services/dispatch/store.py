@@ -59,7 +59,11 @@ class DispatchTask(Base):
     parent_task_id: Mapped[str] = mapped_column(String(200), default="")  # the correction a review checks
     flags: Mapped[list[int]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
-    trace_id: Mapped[str] = mapped_column(String(64), default="")  # the segment's, through human work
+    trace_id: Mapped[str] = mapped_column(String(64), default="")
+    split_at: Mapped[list[float]] = mapped_column(JSON, default=list)  # a submitted split (s)
+    merged: Mapped[list[str]] = mapped_column(
+        JSON, default=list
+    )  # segments merged into this one  # the segment's, through human work
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012 - SQLAlchemy's own form

@@ -31,9 +31,10 @@ SYSTEM = "dispatch"
 class Refused(Exception):
     """A request the rules do not allow; ``code`` is the gRPC status name it maps to."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, quiet: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.quiet = quiet  # an answer, not a refusal (an empty queue): no audit row
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ def fresh(**fields: Any) -> DispatchTask:
         flags=[],
         notes="",
         trace_id="",
+        split_at=[],
+        merged=[],
     )
     return DispatchTask(**{**start, **fields})
 
@@ -207,6 +210,8 @@ def follow_up(task: DispatchTask, task_id: str, kind: int, base_version: int, pa
         trace_id=task.trace_id,
         flags=list(task.flags or []),  # the corrector's flags and notes reach the reviewer
         notes=task.notes or "",
+        split_at=list(task.split_at or []),  # the reviewer judges the cut too
+        merged=list(task.merged or []),
     )
 
 

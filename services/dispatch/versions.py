@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from protos import common_pb2, dispatch_pb2
-from services.dispatch.store import TranscriptVersionRow
+from services.dispatch.store import DispatchSegment, TranscriptVersionRow
 
 
 def word_diff(before: common_pb2.TranscriptSegment, after: common_pb2.TranscriptSegment) -> str:
@@ -64,7 +64,15 @@ def add_version(
     note: str = "",
     version: int | None = None,
 ) -> TranscriptVersionRow:
-    """Append the next version (or ``version``, for the draft that opens the history)."""
+    """Append the next version (or ``version``, for the draft that opens the history).
+
+    The segment's row is locked first: the two halves of a double-blind pair (or one half's
+    submit and the other's approval) would otherwise both take "highest + 1" on PostgreSQL."""
+    session.scalars(
+        select(DispatchSegment.segment_id)
+        .where(DispatchSegment.segment_id == segment.segment_id)
+        .with_for_update()
+    ).first()
     previous = latest(session, segment.segment_id)
     if version is None:
         top = session.scalar(

@@ -70,6 +70,8 @@ def to_task(
         diff=versions.word_diff(draft, segment) if task.kind == REVIEW else "",
         flags=task.flags or [],  # type: ignore[arg-type]
         notes=task.notes or "",
+        split_at=task.split_at or [],
+        merged_segment_ids=task.merged or [],
     )
     if task.lease_expires_at:
         message.lease_expires_at.FromNanoseconds(int(task.lease_expires_at * 1e9))

@@ -217,3 +217,19 @@ def test_admin_commands_default_to_the_local_stack(dispatch: DispatchHarness, tm
     assert "root" in ok("work", "whoami", "--local", "--home", str(home))
     queue = ok("work", "queue", "--local", "--home", str(home))
     assert "seg-1:correct" in queue
+
+
+def test_split_and_merge_from_the_command_line(db_url: str, tmp_path: Path) -> None:
+    with running_dispatch(db_url, tmp_path) as d:
+        d.feed(make_verdict("m0", "so I was", index=0))
+        d.feed(make_verdict("m1", "saying that", index=1, start_s=1.2))
+        d.feed(make_verdict("m2", "hello there how are you", index=0, recording_id="rec-2"))
+        anna = ("--server", d.target, "--token", issue(d, "anna", "annotator"))
+        merged = ok("work", "claim", *anna)
+        assert "m0:correct" in merged
+        out = ok("work", "merge", "m0:correct", "m1", "--text", "so I was saying that", *anna)
+        assert "merged with m1" in out
+        ok("work", "claim", *anna)  # m1 is closed: the next task is rec-2's
+        assert "in 2 parts" in ok("work", "split", "m2:correct", "--at", "0.8", *anna)
+        assert list(d.admin.get_task(task_id="m2:correct").split_at) == [pytest.approx(0.8)]
+        assert d.admin.get_task(task_id="m1:correct").review_reasons == ["merged into m0"]

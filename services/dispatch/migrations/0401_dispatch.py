@@ -55,6 +55,8 @@ def upgrade() -> None:
         sa.Column("flags", sa.JSON(), nullable=False),
         sa.Column("notes", sa.Text(), nullable=False),
         sa.Column("trace_id", sa.String(64), nullable=False),
+        sa.Column("split_at", sa.JSON(), nullable=False),
+        sa.Column("merged", sa.JSON(), nullable=False),
         sa.Column("row_version", sa.Integer(), nullable=False),
     )
     op.create_index("ix_dispatch_tasks_queue", "dispatch_tasks", ["state", "tier", "language", "priority"])
