@@ -12,13 +12,14 @@ from pathlib import Path
 from google.protobuf.message import Message
 from sqlalchemy import select
 
-from protos import common_pb2, dispatch_pb2, dispatch_pb2_grpc, transcripts_pb2
+from protos import dispatch_pb2, dispatch_pb2_grpc, transcripts_pb2
 from services.dispatch.__main__ import METHOD_ROLES, MIGRATIONS
 from services.dispatch.client import DispatchClient
 from services.dispatch.handler import make_handler
 from services.dispatch.security import DatabaseTokens, make_refusal_auditor
 from services.dispatch.servicer import DispatchServicer
 from services.dispatch.settings import DispatchSettings
+from services.dispatch.workload import make_verdict
 from shared.db import OutboxEntry
 from shared.grpc.auth import AccessPolicy, StaticTokens, hash_token, new_token
 from shared.grpc.server import GrpcService, RunningServer, start_server
@@ -26,6 +27,8 @@ from shared.kafka import codec
 from shared.kafka.consumer import Inbound
 from shared.service import ServiceContext, build_context
 from shared.settings import TokenSpec
+
+__all__ = ["DispatchHarness", "make_verdict", "running_dispatch"]
 
 
 @dataclass
@@ -107,52 +110,3 @@ def running_dispatch(db_url: str, data_dir: Path, **overrides: object) -> Iterat
             client.close()
         server.stop(0)
         ctx.sessions.kw["bind"].dispose()
-
-
-def make_verdict(
-    segment_id: str,
-    text: str = "hello there this is a test",
-    language: str = "en",
-    recording_id: str = "rec-1",
-    index: int = 0,
-    route: transcripts_pb2.Route.ValueType = transcripts_pb2.ROUTE_HUMAN_REVIEW,
-    risk_tier: str = "medium",
-    domain: str = "support",
-    double_blind: bool = False,
-    gold: bool = False,
-    start_s: float = 0.0,
-) -> transcripts_pb2.QaVerdict:
-    """A judged draft with evenly timed words (the ASR's real drafts are used end to end)."""
-    words = text.split()
-    step = 0.4
-    segment = common_pb2.TranscriptSegment(
-        segment_id=segment_id,
-        index=index,
-        start_s=start_s,
-        end_s=start_s + step * len(words),
-        text=text,
-        language=language,
-        speaker="SPEAKER_00",
-        words=[
-            common_pb2.Word(
-                text=w,
-                start_s=start_s + i * step,
-                end_s=start_s + (i + 1) * step - 0.05,
-                probability=0.6,
-                speaker="SPEAKER_00",
-            )
-            for i, w in enumerate(words)
-        ],
-    )
-    context = common_pb2.RecordingContext(recording_id=recording_id, tenant_id="acme", domain=domain)
-    draft = transcripts_pb2.DraftTranscript(context=context, segment=segment, version=1)
-    return transcripts_pb2.QaVerdict(
-        context=context,
-        draft=draft,
-        route=route,
-        confidence=0.5,
-        reasons=["test routing"],
-        risk_tier=risk_tier,
-        double_blind=double_blind,
-        gold=gold,
-    )

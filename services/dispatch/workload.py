@@ -27,15 +27,18 @@ TEXTS = {
 
 def make_verdict(
     segment_id: str,
-    text: str,
-    language: str,
-    recording_id: str,
-    index: int,
+    text: str = "hello there this is a test",
+    language: str = "en",
+    recording_id: str = "rec-1",
+    index: int = 0,
     risk_tier: str = "medium",
     double_blind: bool = False,
     start_s: float = 0.0,
+    route: transcripts_pb2.Route.ValueType = transcripts_pb2.ROUTE_HUMAN_REVIEW,
+    domain: str = "support",
+    gold: bool = False,
 ) -> transcripts_pb2.QaVerdict:
-    """A judged draft routed to people, with evenly timed words (as tests/dispatch_harness.py builds)."""
+    """A judged draft with evenly timed words (0.4 s apart), routed to people unless told."""
     words = text.split()
     step = 0.4
     segment = common_pb2.TranscriptSegment(
@@ -57,16 +60,17 @@ def make_verdict(
             for i, w in enumerate(words)
         ],
     )
-    context = common_pb2.RecordingContext(recording_id=recording_id, tenant_id="bench", domain="support")
+    context = common_pb2.RecordingContext(recording_id=recording_id, tenant_id="acme", domain=domain)
     draft = transcripts_pb2.DraftTranscript(context=context, segment=segment, version=1)
     return transcripts_pb2.QaVerdict(
         context=context,
         draft=draft,
-        route=transcripts_pb2.ROUTE_HUMAN_REVIEW,
+        route=route,
         confidence=0.5,
-        reasons=["benchmark"],
+        reasons=["routed for the test"],
         risk_tier=risk_tier,
         double_blind=double_blind,
+        gold=gold,
     )
 
 
