@@ -101,6 +101,7 @@ def running_dispatch(db_url: str, data_dir: Path, **overrides: object) -> Iterat
         DatabaseTokens(ctx.sessions, StaticTokens(settings.auth_tokens)),
         max_workers=settings.grpc_max_workers,
         on_refused=make_refusal_auditor(ctx.sessions),
+        tls=settings.grpc_tls,
     )
     harness = DispatchHarness(ctx, server, admin_token, settings)
     try:

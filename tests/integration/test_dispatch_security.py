@@ -6,6 +6,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -248,3 +249,40 @@ def test_audit_trail_records_refusals_and_changes(db_url: str, tmp_path: Path) -
             ("SubmitCorrection", False, "FAILED_PRECONDITION"),
         ]
         assert refusal(anna.audit_trail).code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_tls_serves_clients_that_trust_the_certificate(tmp_path: Path) -> None:
+    """GRPC_TLS_CERT / GRPC_TLS_KEY: the same API over TLS; a plaintext client gets nowhere."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    url = f"sqlite:///{tmp_path}/dispatch.db"
+    with running_dispatch(url, tmp_path, grpc_tls_cert=cert, grpc_tls_key=key) as d:
+        secure = DispatchClient(
+            f"localhost:{d.server.port}", d.admin_token, root_certificates=cert, timeout_s=5
+        )
+        assert secure.whoami().subject == "root"
+        secure.close()
+        with pytest.raises(DispatchError) as plain:
+            DispatchClient(f"localhost:{d.server.port}", d.admin_token, timeout_s=2).whoami()
+        assert plain.value.code == grpc.StatusCode.UNAVAILABLE
