@@ -4,7 +4,7 @@ The outbox is read back from the database instead of a broker (the e2e tests use
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,8 +53,8 @@ class DispatchHarness:
         return self.client(self.admin_token)
 
     def person(
-        self, subject: str, roles: list[str], languages: list[str], domains: list[str] = ()
-    ) -> DispatchClient:  # type: ignore[assignment]
+        self, subject: str, roles: Sequence[str], languages: Sequence[str], domains: Sequence[str] = ()
+    ) -> DispatchClient:
         """Create the person and a client holding a fresh token of theirs."""
         admin = self.admin
         admin.upsert_user(subject, roles, languages, list(domains))
