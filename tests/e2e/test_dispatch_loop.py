@@ -6,13 +6,14 @@ published on transcripts.corrected.v1 with its version history."""
 from __future__ import annotations
 
 import io
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from protos import common_pb2, events_pb2, transcripts_pb2
+from protos import common_pb2, dispatch_pb2, events_pb2, transcripts_pb2
 from services.dispatch.client import DispatchClient
 from shared.stack import stack
 from shared.stack.demo import reference_answer, sample_recording, sample_reference, speech_chunks
@@ -23,6 +24,14 @@ from shared.topics import AUDIO_CHUNKS, TRANSCRIPTS_CORRECTED, TRANSCRIPTS_QA
 from tests.e2e.conftest import grpc_port
 
 pytestmark = pytest.mark.e2e
+
+
+def claim_when_ready(client: DispatchClient, timeout_s: float = 30.0) -> dispatch_pb2.Task | None:
+    """Dispatch reads the verdict from the broker on its own time: ask until a task is there."""
+    deadline = time.monotonic() + timeout_s
+    while (task := client.claim_next()) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return task
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +70,7 @@ def test_sample_corrected_reviewed_and_published_with_history(loop_stack: StackS
     assert all(v.route == transcripts_pb2.ROUTE_HUMAN_REVIEW for v in routed), "medical always goes to people"
 
     answer = reference_answer(sample_reference())
-    task = ana.claim_next()
+    task = claim_when_ready(ana)
     assert task is not None and task.segment.segment_id.startswith(stream_id)
     assert task.verdict.risk_tier and task.guidelines_url
     with wave.open(io.BytesIO(ana.audio(task.task_id))) as wav:
@@ -70,18 +79,18 @@ def test_sample_corrected_reviewed_and_published_with_history(loop_stack: StackS
     reference = answer(task)
     first = ana.submit_text(task, reference + " um")  # a slip the reviewer catches
 
-    review = rui.claim_next()
+    review = claim_when_ready(rui)
     assert review is not None and review.kind == events_pb2.TASK_KIND_REVIEW
     assert "+[um]" in review.diff
     rui.review(review.task_id, approve=False, reasons=["stray filler at the end"])
 
-    again = ana.claim_next()
+    again = claim_when_ready(ana)
     assert again is not None and again.task_id == task.task_id
     assert list(again.review_reasons) == ["stray filler at the end"]
     assert again.version == task.version + 1, "work resumes from the rejected correction"
     assert first.state == events_pb2.TASK_STATE_SUBMITTED
     ana.submit_text(again, reference)
-    final_review = rui.claim_next()
+    final_review = claim_when_ready(rui)
     assert final_review is not None
     rui.review(final_review.task_id, approve=True)
 
