@@ -30,6 +30,8 @@ class DispatchServiceStub:
     """Linguists (annotator, reviewer, senior, qa_lead) work their queue; admins manage people and
     tokens. Every call needs a bearer token; roles and language scopes are checked on every call,
     and every state change and every refusal is written to the audit trail.
+    ClaimNextTask and GetTask answer the whole task; the actions (submit, review, escalate, skip,
+    release, heartbeat) answer where it now stands, without its content.
     """
 
     def __init__(self, channel):
@@ -139,6 +141,8 @@ class DispatchServiceServicer:
     """Linguists (annotator, reviewer, senior, qa_lead) work their queue; admins manage people and
     tokens. Every call needs a bearer token; roles and language scopes are checked on every call,
     and every state change and every refusal is written to the audit trail.
+    ClaimNextTask and GetTask answer the whole task; the actions (submit, review, escalate, skip,
+    release, heartbeat) answer where it now stands, without its content.
     """
 
     def ClaimNextTask(self, request, context):
@@ -366,6 +370,8 @@ class DispatchService:
     """Linguists (annotator, reviewer, senior, qa_lead) work their queue; admins manage people and
     tokens. Every call needs a bearer token; roles and language scopes are checked on every call,
     and every state change and every refusal is written to the audit trail.
+    ClaimNextTask and GetTask answer the whole task; the actions (submit, review, escalate, skip,
+    release, heartbeat) answer where it now stands, without its content.
     """
 
     @staticmethod

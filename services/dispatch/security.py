@@ -29,13 +29,16 @@ class DatabaseTokens:
         self._fallback = fallback
 
     def authenticate(self, token: str) -> Principal | None:
+        """One query per call (token and person together), so a revocation counts at once."""
         now = time.time()
         with self._sessions() as session:
-            row = session.scalars(
-                select(DispatchToken).where(DispatchToken.sha256 == hash_token(token))
+            found = session.execute(
+                select(DispatchToken, DispatchUser)
+                .join(DispatchUser, DispatchUser.subject == DispatchToken.subject, isouter=True)
+                .where(DispatchToken.sha256 == hash_token(token))
             ).first()
-            if row is not None:
-                user = session.get(DispatchUser, row.subject)
+            if found is not None:
+                row, user = found
                 if row.revoked_at or (row.expires_at and row.expires_at < now) or not user or not user.active:
                     return None
                 return Principal(

@@ -166,7 +166,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
                 request.parts,
                 request.merge_next_segment_id,
             )
-            return self._task(session, task), out
+            return views.task_state(task), out
 
         return self._run(context, "SubmitCorrection", request.task_id, work)
 
@@ -177,7 +177,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
             task, out = corrections.review(
                 session, person, request.task_id, request.approve, list(request.reasons), self._config
             )
-            return self._task(session, task), out
+            return views.task_state(task), out
 
         return self._run(context, "ReviewTask", request.task_id, work)
 
@@ -230,7 +230,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
     ) -> dispatch_pb2.Task:
         def work(session: Session, person: Person) -> tuple[dispatch_pb2.Task, list[Outbound]]:
             task, out = change(session, person)
-            return self._task(session, task), out
+            return views.task_state(task), out
 
         return self._run(context, action, task_id, work)
 

@@ -37,37 +37,21 @@ def neighbours(session: Session, task: DispatchTask, around: int) -> list[Dispat
     return [r for r in rows if r.segment_id != task.segment_id]
 
 
-def to_task(
-    session: Session, task: DispatchTask, guidelines_url: str, context_segments: int
-) -> dispatch_pb2.Task:
-    known = session.get(DispatchSegment, task.segment_id)
-    verdict = transcripts_pb2.QaVerdict.FromString(known.verdict) if known else transcripts_pb2.QaVerdict()
-    verdict.gold = False  # a gold audit must look like any other task
-    verdict.double_blind = task.double_blind_slot > 0  # as it is worked (a gold audit is never split)
-    segment = versions.get_version(session, task.segment_id, task.base_version) or verdict.draft.segment
-    history = versions.history(session, task.segment_id)
-    draft = common_pb2.TranscriptSegment.FromString(history[0].segment) if history else verdict.draft.segment
+def task_state(task: DispatchTask) -> dispatch_pb2.Task:
+    """Where a task stands (state, holder, lease, version, tier, reasons), without its content:
+    what an action (submit, review, heartbeat...) answers; ``to_task`` adds the content."""
     message = dispatch_pb2.Task(
         task_id=task.task_id,
         kind=task.kind,  # type: ignore[arg-type]
         state=task.state,  # type: ignore[arg-type]
-        context=verdict.context,
-        segment=segment,
-        context_segments=[
-            _neighbour_segment(session, n) for n in neighbours(session, task, context_segments)
-        ],
-        verdict=verdict,
         assignee=task.assignee,
         priority=task.priority,
-        guidelines_url=guidelines_url,
         version=task.base_version,
         language=task.language,
         dialect=task.dialect,
         tier=task.tier,
         rejections=task.rejections,
         review_reasons=task.reasons or [],
-        draft=draft,
-        diff=versions.word_diff(draft, segment) if task.kind == REVIEW else "",
         flags=task.flags or [],  # type: ignore[arg-type]
         notes=task.notes or "",
         split_at=task.split_at or [],
@@ -77,6 +61,30 @@ def to_task(
         message.lease_expires_at.FromNanoseconds(int(task.lease_expires_at * 1e9))
     message.deadline.FromNanoseconds(int(task.deadline * 1e9))
     message.created_at.FromNanoseconds(int(task.created_at * 1e9))
+    return message
+
+
+def to_task(
+    session: Session, task: DispatchTask, guidelines_url: str, context_segments: int
+) -> dispatch_pb2.Task:
+    """The whole task as a person works it: segment, neighbours, draft, diff, verdict, guidelines."""
+    known = session.get(DispatchSegment, task.segment_id)
+    verdict = transcripts_pb2.QaVerdict.FromString(known.verdict) if known else transcripts_pb2.QaVerdict()
+    verdict.gold = False  # a gold audit must look like any other task
+    verdict.double_blind = task.double_blind_slot > 0  # as it is worked (a gold audit is never split)
+    segment = versions.get_version(session, task.segment_id, task.base_version) or verdict.draft.segment
+    history = versions.history(session, task.segment_id)
+    draft = common_pb2.TranscriptSegment.FromString(history[0].segment) if history else verdict.draft.segment
+    message = task_state(task)
+    message.context.CopyFrom(verdict.context)
+    message.segment.CopyFrom(segment)
+    message.context_segments.extend(
+        _neighbour_segment(session, n) for n in neighbours(session, task, context_segments)
+    )
+    message.verdict.CopyFrom(verdict)
+    message.guidelines_url = guidelines_url
+    message.draft.CopyFrom(draft)
+    message.diff = versions.word_diff(draft, segment) if task.kind == REVIEW else ""
     return message
 
 
