@@ -102,8 +102,11 @@ def test_task_events_published_for_the_human_review_route(running_stack) -> None
     for event in mine:
         by_task.setdefault(event.task_id, []).append(event.to_state)
     s = events_pb2
-    # The crew in ``running_stack`` corrects, then reviews: each step is an event.
-    assert by_task[f"{segment_id}:correct"] == [
+    # The crew in ``running_stack`` corrects, then reviews: each step is an event. (A segment the
+    # gate marks double-blind has two correction tasks, ":correct:1" and ":correct:2".)
+    approved_corrections = [t for t in by_task if ":correct" in t and s.TASK_STATE_APPROVED in by_task[t]]
+    assert approved_corrections, by_task
+    assert by_task[approved_corrections[0]] == [
         s.TASK_STATE_QUEUED,
         s.TASK_STATE_CLAIMED,
         s.TASK_STATE_SUBMITTED,
@@ -111,7 +114,8 @@ def test_task_events_published_for_the_human_review_route(running_stack) -> None
     ]
     review = next(t for t in by_task if ":review:" in t)
     assert by_task[review] == [s.TASK_STATE_QUEUED, s.TASK_STATE_CLAIMED, s.TASK_STATE_APPROVED]
-    assert {e.actor for e in mine} >= {"sim-annotator", "sim-reviewer", "dispatch"}
+    actors = {e.actor for e in mine}
+    assert {"sim-reviewer", "dispatch"} <= actors and any(a.startswith("sim-annotator") for a in actors)
 
 
 @pytest.mark.parametrize("service", list(HOPS))
