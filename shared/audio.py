@@ -8,6 +8,7 @@ stable ``code`` so the dead-letter reason and the gRPC status can say what was w
 from __future__ import annotations
 
 import io
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -126,6 +127,17 @@ def to_pcm16(samples: NDArray[np.float32]) -> bytes:
     """16 kHz mono float32 to PCM16 bytes, the form segments are stored in."""
     # The same 32768 scale both ways, so audio that arrived as PCM16 round-trips exactly.
     return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
+
+
+def to_wav(samples: NDArray[np.float32]) -> bytes:
+    """16 kHz mono float32 as a PCM16 WAV file, for people's players and for uploads."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(TARGET_RATE_HZ)
+        wav.writeframes(to_pcm16(samples))
+    return buffer.getvalue()
 
 
 def from_pcm16(data: bytes) -> NDArray[np.float32]:

@@ -12,7 +12,6 @@ each draft is timed from the moment the chunk holding its last word was sent.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform
@@ -21,7 +20,6 @@ import statistics
 import threading
 import time
 import uuid
-import wave
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ from kafka import KafkaProducer
 from numpy.typing import NDArray
 
 from protos import audio_pb2, common_pb2, ingest_pb2, ingest_pb2_grpc, transcripts_pb2
-from shared.audio import TARGET_RATE_HZ, to_pcm16
+from shared.audio import TARGET_RATE_HZ, to_wav
 from shared.kafka import codec
 from shared.stack import stack
 from shared.stack.demo import follow_drafts, sample_recording, speech_chunks
@@ -220,17 +218,11 @@ def upload_through_services(
     state: StackState, audio: NDArray[np.float32], stream_id: str, timeout_s: float
 ) -> tuple[float, list[float], list[Received]]:
     """The whole recording as one WAV file through IngestService.UploadRecording."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(TARGET_RATE_HZ)
-        wav.writeframes(to_pcm16(audio))
     ingest = next(p for p in state.services if p.name == "ingest")
     metadata = (("authorization", f"Bearer {stack.admin_token(Path(state.home))}"),)
     request = ingest_pb2.UploadRecordingRequest(
         context=common_pb2.RecordingContext(recording_id=stream_id, stream_id=stream_id),
-        data=buffer.getvalue(),
+        data=to_wav(audio),
         mime_type="audio/wav",
     )
 

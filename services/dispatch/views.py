@@ -3,8 +3,6 @@ against, and the audio span. Gold audits look like any other task."""
 
 from __future__ import annotations
 
-import io
-import wave
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,7 +13,7 @@ from protos import common_pb2, dispatch_pb2, transcripts_pb2
 from services.dispatch import versions
 from services.dispatch.rules import REVIEW
 from services.dispatch.store import DispatchSegment, DispatchTask
-from shared.audio import TARGET_RATE_HZ, from_pcm16, to_pcm16
+from shared.audio import TARGET_RATE_HZ, from_pcm16, to_wav
 from shared.blobstore import LocalBlobStore
 
 AUDIO_CHUNK_BYTES = 64 * 1024
@@ -123,13 +121,7 @@ def audio_span(
         last = int(round((min(end, d.segment.end_s) - d.segment.start_s) * TARGET_RATE_HZ))
         pieces.append(samples[first:last])
     audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(TARGET_RATE_HZ)
-        wav.writeframes(to_pcm16(audio))
-    return buffer.getvalue(), start, start + len(audio) / TARGET_RATE_HZ
+    return to_wav(audio), start, start + len(audio) / TARGET_RATE_HZ
 
 
 def chunks(data: bytes) -> Iterator[bytes]:
