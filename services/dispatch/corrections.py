@@ -15,16 +15,14 @@ from services.dispatch import reshape, versions
 from services.dispatch.rules import CORRECT, DONE, QA_SAMPLE, QUEUED, REVIEW, SUBMITTED, Person
 from services.dispatch.store import DispatchSegment, DispatchTask, TranscriptVersionRow
 from services.dispatch.tasks import (
-    SYSTEM,
     QueueConfig,
     Refused,
-    audit,
     change,
-    event,
     follow_up,
     held,
     kind_name,
     load,
+    open_task,
     to_senior,
 )
 from shared.kafka.outbox import Outbound
@@ -146,10 +144,7 @@ def submit_correction(
         out += _corrected(session, task, row.version, person.subject, "")
         return task, out
     review = follow_up(task, f"{task.segment_id}:review:{row.version}", REVIEW, row.version, task.task_id)
-    session.add(review)
-    session.flush()
-    audit(session, SYSTEM, "created", review, detail=f"review of version {row.version}")
-    out.append(event(review, events_pb2.TASK_STATE_UNSPECIFIED, SYSTEM, f"review of version {row.version}"))
+    out.append(open_task(session, review, f"review of version {row.version}"))
     return task, out
 
 
@@ -219,10 +214,7 @@ def review(
         sample = follow_up(
             task, f"{task.segment_id}:qa:{row.version}", QA_SAMPLE, row.version, correction.task_id
         )
-        session.add(sample)
-        session.flush()
-        audit(session, SYSTEM, "created", sample, detail=f"QA sample of version {row.version}")
-        out.append(event(sample, events_pb2.TASK_STATE_UNSPECIFIED, SYSTEM, "QA sample"))
+        out.append(open_task(session, sample, f"QA sample of version {row.version}"))
     return task, out
 
 

@@ -15,10 +15,10 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from protos import events_pb2, transcripts_pb2
+from protos import dispatch_pb2, events_pb2, transcripts_pb2
 from services.dispatch import rules, versions
 from services.dispatch.rules import CLAIMED, ESCALATED, QUEUED, Part, Person
 from services.dispatch.store import DispatchSegment, DispatchTask
@@ -28,9 +28,9 @@ from services.dispatch.tasks import (
     Refused,
     audit,
     change,
-    event,
     held,
     new_task,
+    open_task,
     snapshot,
     to_senior,
 )
@@ -80,17 +80,7 @@ def accept_verdict(
             gold=verdict.gold,
             trace_id=trace_id,
         )
-        session.add(task)
-        session.flush()
-        audit(session, SYSTEM, "created", task, detail="; ".join(verdict.reasons))
-        out.append(
-            event(
-                task,
-                events_pb2.TASK_STATE_UNSPECIFIED,
-                SYSTEM,
-                "routed to people: " + "; ".join(verdict.reasons),
-            )
-        )
+        out.append(open_task(session, task, "routed to people: " + "; ".join(verdict.reasons)))
     return out
 
 
@@ -133,15 +123,9 @@ def _requeue(task: DispatchTask) -> dict[str, Any]:
     return {"state": ESCALATED if task.tier == "senior" else QUEUED, "assignee": "", "lease_expires_at": 0.0}
 
 
-def claim_next(
-    session: Session,
-    person: Person,
-    config: QueueConfig,
-    kinds: Iterable[int] = (),
-    languages: Iterable[str] = (),
-) -> tuple[DispatchTask, list[Outbound]] | None:
-    """The best task this person may work now, claimed under a lease; None when there is none."""
-    now = time.time()
+def _waiting(person: Person, kinds: Iterable[int], languages: Iterable[str]) -> Select[DispatchTask]:
+    """Queued and escalated tasks of the person's tiers and languages (narrowed by ``kinds`` and
+    ``languages`` when given), best first. Dialect, skill and own-work rules are ``_may_take``'s."""
     tiers = list(rules.ROLES) if person.admin else sorted(person.roles)
     query = select(DispatchTask).where(
         DispatchTask.state.in_((QUEUED, ESCALATED)), DispatchTask.tier.in_(tiers)
@@ -153,18 +137,34 @@ def claim_next(
         scope = wanted if scope is None else scope & wanted
     if scope is not None:
         query = query.where(DispatchTask.language.in_(sorted(scope)))
-    query = query.order_by(
+    return query.order_by(
         DispatchTask.priority.desc(), DispatchTask.deadline, DispatchTask.created_at, DispatchTask.task_id
     )
+
+
+def _may_take(session: Session, person: Person, task: DispatchTask, config: QueueConfig) -> bool:
+    if person.subject in (task.skipped_by or []):
+        return False
+    return why_not(person, task, parts_of(session, task.segment_id), config) is None
+
+
+def claim_next(
+    session: Session,
+    person: Person,
+    config: QueueConfig,
+    kinds: Iterable[int] = (),
+    languages: Iterable[str] = (),
+) -> tuple[DispatchTask, list[Outbound]] | None:
+    """The best task this person may work now, claimed under a lease; None when there is none."""
+    now = time.time()
+    query = _waiting(person, kinds, languages)
     offset = 0
     while True:
         batch = session.scalars(
             query.offset(offset).limit(CLAIM_CANDIDATES).with_for_update(skip_locked=True)
         ).all()
         for task in batch:
-            if person.subject in (task.skipped_by or []) or why_not(
-                person, task, parts_of(session, task.segment_id), config
-            ):
+            if not _may_take(session, person, task, config):
                 continue
             try:
                 event = change(
@@ -245,22 +245,31 @@ def open_tasks(
             select(DispatchTask).where(DispatchTask.state == CLAIMED, DispatchTask.assignee == person.subject)
         )
     )
-    query = (
-        select(DispatchTask)
-        .where(or_(DispatchTask.state == QUEUED, DispatchTask.state == ESCALATED))
-        .order_by(DispatchTask.priority.desc(), DispatchTask.deadline, DispatchTask.created_at)
-    )
-    if kinds := list(kinds):
-        query = query.where(DispatchTask.kind.in_(kinds))
-    if wanted := rules.language_keys(languages):
-        query = query.where(DispatchTask.language.in_(sorted(wanted)))
     out: list[DispatchTask] = []
-    for task in session.scalars(query.limit(limit * 4)):
-        if (
-            person.subject not in (task.skipped_by or [])
-            and why_not(person, task, parts_of(session, task.segment_id), config) is None
-        ):
+    for task in session.scalars(_waiting(person, kinds, languages)):
+        if _may_take(session, person, task, config):
             out.append(task)
-        if len(out) >= limit:
-            break
+            if len(out) >= limit:
+                break
     return mine + out
+
+
+def queue_stats(session: Session, now: float) -> dispatch_pb2.QueueStats:
+    """Counts by state and kind, and of open tasks by language and tier, counted by the database."""
+    stats = dispatch_pb2.QueueStats()
+    t = DispatchTask
+    for state, kind, n in session.execute(select(t.state, t.kind, func.count()).group_by(t.state, t.kind)):
+        stats.by_state[events_pb2.TaskState.Name(state).removeprefix("TASK_STATE_").lower()] += n  # type: ignore[arg-type]
+        stats.by_kind[events_pb2.TaskKind.Name(kind).removeprefix("TASK_KIND_").lower()] += n  # type: ignore[arg-type]
+    open_ = t.state.in_(rules.OPEN_STATES)
+    for language, tier, n in session.execute(
+        select(t.language, t.tier, func.count()).where(open_).group_by(t.language, t.tier)
+    ):
+        stats.by_language[language] += n
+        stats.open_by_tier[tier] += n
+    overdue, oldest = session.execute(
+        select(func.count().filter(t.deadline < now), func.min(t.created_at)).where(open_)
+    ).one()
+    stats.overdue = overdue
+    stats.oldest_open_age_s = now - oldest if oldest is not None else 0.0
+    return stats

@@ -28,7 +28,7 @@ REJECTED = events_pb2.TASK_STATE_REJECTED
 ESCALATED = events_pb2.TASK_STATE_ESCALATED
 DONE = events_pb2.TASK_STATE_DONE
 
-OPEN_STATES = (QUEUED, CLAIMED)
+OPEN_STATES = (QUEUED, CLAIMED, ESCALATED)  # waiting for someone, or being worked
 ROLES = ("annotator", "reviewer", "senior", "qa_lead", "admin")
 TIER_OF_KIND: dict[int, str] = {
     CORRECT: "annotator",
@@ -37,6 +37,7 @@ TIER_OF_KIND: dict[int, str] = {
     LABEL_REVIEW: "annotator",
 }
 RISK_PRIORITY = {"high": 300, "medium": 200, "low": 100}
+ESCALATION_BONUS = 50  # an escalated task goes ahead of its risk tier
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def language_keys(scope: Iterable[str]) -> set[str] | None:
 def priority_of(risk_tier: str, escalated: bool = False) -> int:
     """Higher first: risk tier, then escalations ahead of their tier. Gold audits get the
     priority of the tier they pose as, so nothing tells them apart in the queue."""
-    return RISK_PRIORITY.get(risk_tier, RISK_PRIORITY["medium"]) + (50 if escalated else 0)
+    return RISK_PRIORITY.get(risk_tier, RISK_PRIORITY["medium"]) + (ESCALATION_BONUS if escalated else 0)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from protos import dispatch_pb2, dispatch_pb2_grpc, events_pb2
 from services.dispatch import corrections, queue, security, tasks, versions, views
-from services.dispatch.rules import CLAIMED, ESCALATED, OPEN_STATES, Person
+from services.dispatch.rules import CLAIMED, Person
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.store import AuditRow, DispatchTask, DispatchUser
 from services.dispatch.tasks import QueueConfig, Refused
@@ -361,20 +361,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         self, request: dispatch_pb2.QueueStatsRequest, context: grpc.ServicerContext
     ) -> dispatch_pb2.QueueStats:
         def work(session: Session, person: Person) -> tuple[dispatch_pb2.QueueStats, list[Outbound]]:
-            stats = dispatch_pb2.QueueStats()
-            now = time.time()
-            oldest = now
-            for task in session.scalars(select(DispatchTask)):
-                state = events_pb2.TaskState.Name(task.state).removeprefix("TASK_STATE_").lower()  # type: ignore[arg-type]
-                stats.by_state[state] += 1
-                stats.by_kind[events_pb2.TaskKind.Name(task.kind).removeprefix("TASK_KIND_").lower()] += 1  # type: ignore[arg-type]
-                if task.state in (*OPEN_STATES, ESCALATED):
-                    stats.by_language[task.language] += 1
-                    stats.open_by_tier[task.tier] += 1
-                    stats.overdue += task.deadline < now
-                    oldest = min(oldest, task.created_at)
-            stats.oldest_open_age_s = now - oldest
-            return stats, []
+            return queue.queue_stats(session, time.time()), []
 
         return self._run(context, "GetQueueStats", "", work)
 

@@ -132,6 +132,14 @@ def change(
     return event(task, from_state, actor, reason, event_state)
 
 
+def open_task(session: Session, task: DispatchTask, reason: str) -> Outbound:
+    """Store a new task, audit its creation and return its first event."""
+    session.add(task)
+    session.flush()
+    audit(session, SYSTEM, "created", task, detail=reason)
+    return event(task, events_pb2.TASK_STATE_UNSPECIFIED, SYSTEM, reason)
+
+
 def deadline(risk: str, now: float, config: QueueConfig) -> float:
     return now + config.sla_s.get(risk, config.sla_s.get("medium", 86400.0))
 
@@ -252,7 +260,7 @@ def to_senior(
             "tier": "senior",
             "assignee": "",
             "lease_expires_at": 0.0,
-            "priority": task.priority + 50 if task.tier != "senior" else task.priority,
+            "priority": task.priority + rules.ESCALATION_BONUS if task.tier != "senior" else task.priority,
             "reasons": [reason],
             **values,
         },

@@ -7,7 +7,7 @@ import difflib
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from protos import common_pb2, dispatch_pb2
@@ -75,12 +75,7 @@ def add_version(
     ).first()
     previous = latest(session, segment.segment_id)
     if version is None:
-        top = session.scalar(
-            select(func.max(TranscriptVersionRow.version)).where(
-                TranscriptVersionRow.segment_id == segment.segment_id
-            )
-        )
-        version = (top or 0) + 1
+        version = (previous.version if previous else 0) + 1
     diff = word_diff(common_pb2.TranscriptSegment.FromString(previous.segment), segment) if previous else ""
     row = TranscriptVersionRow(
         segment_id=segment.segment_id,

@@ -48,3 +48,20 @@ def test_correct_review_publish_with_versions(db_url: str, tmp_path: Path) -> No
         assert len(events) >= 5
         history = d.admin.history("seg-1")
         assert [v.author for v in history.versions][1:] == ["anna", "rita"]
+
+
+def test_queue_stats_count_what_is_open(db_url: str, tmp_path: Path) -> None:
+    with running_dispatch(db_url, tmp_path) as d:
+        anna = d.person("anna", ["annotator"], ["en", "de"])
+        d.feed(make_verdict("en-1"))
+        d.feed(make_verdict("en-2", index=1))
+        d.feed(make_verdict("de-1", language="de", recording_id="rec-de"))
+        task = anna.claim_next()
+        assert task is not None
+        anna.submit_text(task, "hello there")
+        stats = d.admin.stats()
+        assert dict(stats.by_state) == {"queued": 3, "submitted": 1}  # 2 corrections + 1 review queued
+        assert dict(stats.by_kind) == {"correct": 3, "review": 1}
+        assert dict(stats.open_by_tier) == {"annotator": 2, "reviewer": 1}
+        assert sum(stats.by_language.values()) == 3 and stats.overdue == 0
+        assert 0 <= stats.oldest_open_age_s < 60
