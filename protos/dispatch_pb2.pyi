@@ -51,6 +51,7 @@ class Task(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     SPLIT_AT_FIELD_NUMBER: _builtins.int
     MERGED_SEGMENT_IDS_FIELD_NUMBER: _builtins.int
+    ANNOTATION_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     kind: _events_pb2.TaskKind.ValueType
     state: _events_pb2.TaskState.ValueType
@@ -105,6 +106,10 @@ class Task(_message.Message):
     def merged_segment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """a submitted merge: the segments absorbed"""
 
+    @_builtins.property
+    def annotation(self) -> _transcripts_pb2.AnnotatedTranscript:
+        """label review tasks: the model's labels and why unsure"""
+
     def __init__(
         self,
         *,
@@ -133,10 +138,11 @@ class Task(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         split_at: _abc.Iterable[_builtins.float] | None = ...,
         merged_segment_ids: _abc.Iterable[_builtins.str] | None = ...,
+        annotation: _transcripts_pb2.AnnotatedTranscript | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "created_at", b"created_at", "deadline", b"deadline", "draft", b"draft", "lease_expires_at", b"lease_expires_at", "segment", b"segment", "verdict", b"verdict"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["annotation", b"annotation", "context", b"context", "created_at", b"created_at", "deadline", b"deadline", "draft", b"draft", "lease_expires_at", b"lease_expires_at", "segment", b"segment", "verdict", b"verdict"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "context", b"context", "context_segments", b"context_segments", "created_at", b"created_at", "deadline", b"deadline", "dialect", b"dialect", "diff", b"diff", "draft", b"draft", "flags", b"flags", "guidelines_url", b"guidelines_url", "kind", b"kind", "language", b"language", "lease_expires_at", b"lease_expires_at", "merged_segment_ids", b"merged_segment_ids", "notes", b"notes", "priority", b"priority", "rejections", b"rejections", "review_reasons", b"review_reasons", "segment", b"segment", "split_at", b"split_at", "state", b"state", "task_id", b"task_id", "tier", b"tier", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotation", b"annotation", "assignee", b"assignee", "context", b"context", "context_segments", b"context_segments", "created_at", b"created_at", "deadline", b"deadline", "dialect", b"dialect", "diff", b"diff", "draft", b"draft", "flags", b"flags", "guidelines_url", b"guidelines_url", "kind", b"kind", "language", b"language", "lease_expires_at", b"lease_expires_at", "merged_segment_ids", b"merged_segment_ids", "notes", b"notes", "priority", b"priority", "rejections", b"rejections", "review_reasons", b"review_reasons", "segment", b"segment", "split_at", b"split_at", "state", b"state", "task_id", b"task_id", "tier", b"tier", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -288,6 +294,42 @@ class SubmitCorrectionRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitCorrectionRequest: _TypeAlias = SubmitCorrectionRequest  # noqa: Y015
+
+@_typing.final
+class SubmitLabelsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    ENTITIES_FIELD_NUMBER: _builtins.int
+    SENTIMENT_FIELD_NUMBER: _builtins.int
+    INTENT_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    sentiment: _builtins.str
+    """one of the annotation's sentiment labels"""
+    intent: _builtins.str
+    """one of the annotation's intent labels"""
+    notes: _builtins.str
+    @_builtins.property
+    def entities(self) -> _containers.RepeatedCompositeFieldContainer[_transcripts_pb2.Entity]:
+        """the whole set: label, start_char, end_char into the segment's text"""
+
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        entities: _abc.Iterable[_transcripts_pb2.Entity] | None = ...,
+        sentiment: _builtins.str = ...,
+        intent: _builtins.str = ...,
+        notes: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "intent", b"intent", "notes", b"notes", "sentiment", b"sentiment", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitLabelsRequest: _TypeAlias = SubmitLabelsRequest  # noqa: Y015
 
 @_typing.final
 class ReviewTaskRequest(_message.Message):

@@ -60,6 +60,11 @@ class DispatchServiceStub:
                 request_serializer=protos_dot_dispatch__pb2.SubmitCorrectionRequest.SerializeToString,
                 response_deserializer=protos_dot_dispatch__pb2.Task.FromString,
                 _registered_method=True)
+        self.SubmitLabels = channel.unary_unary(
+                '/voxloop.v1.DispatchService/SubmitLabels',
+                request_serializer=protos_dot_dispatch__pb2.SubmitLabelsRequest.SerializeToString,
+                response_deserializer=protos_dot_dispatch__pb2.Task.FromString,
+                _registered_method=True)
         self.ReviewTask = channel.unary_unary(
                 '/voxloop.v1.DispatchService/ReviewTask',
                 request_serializer=protos_dot_dispatch__pb2.ReviewTaskRequest.SerializeToString,
@@ -165,6 +170,13 @@ class DispatchServiceServicer:
 
     def SubmitCorrection(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitLabels(self, request, context):
+        """Label review tasks: the checked entities, sentiment and intent (published on labels.reviewed.v1).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -281,6 +293,11 @@ def add_DispatchServiceServicer_to_server(servicer, server):
             'SubmitCorrection': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitCorrection,
                     request_deserializer=protos_dot_dispatch__pb2.SubmitCorrectionRequest.FromString,
+                    response_serializer=protos_dot_dispatch__pb2.Task.SerializeToString,
+            ),
+            'SubmitLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitLabels,
+                    request_deserializer=protos_dot_dispatch__pb2.SubmitLabelsRequest.FromString,
                     response_serializer=protos_dot_dispatch__pb2.Task.SerializeToString,
             ),
             'ReviewTask': grpc.unary_unary_rpc_method_handler(
@@ -471,6 +488,33 @@ class DispatchService:
             target,
             '/voxloop.v1.DispatchService/SubmitCorrection',
             protos_dot_dispatch__pb2.SubmitCorrectionRequest.SerializeToString,
+            protos_dot_dispatch__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.DispatchService/SubmitLabels',
+            protos_dot_dispatch__pb2.SubmitLabelsRequest.SerializeToString,
             protos_dot_dispatch__pb2.Task.FromString,
             options,
             channel_credentials,

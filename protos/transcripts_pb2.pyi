@@ -429,8 +429,38 @@ class LabelScore(_message.Message):
 Global___LabelScore: _TypeAlias = LabelScore  # noqa: Y015
 
 @_typing.final
+class SpeakerSentiment(_message.Message):
+    """Sentiment of one speaker's words within a segment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEAKER_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    SENTIMENT_FIELD_NUMBER: _builtins.int
+    speaker: _builtins.str
+    text: _builtins.str
+    @_builtins.property
+    def sentiment(self) -> _containers.RepeatedCompositeFieldContainer[Global___LabelScore]: ...
+    def __init__(
+        self,
+        *,
+        speaker: _builtins.str = ...,
+        text: _builtins.str = ...,
+        sentiment: _abc.Iterable[Global___LabelScore] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sentiment", b"sentiment", "speaker", b"speaker", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpeakerSentiment: _TypeAlias = SpeakerSentiment  # noqa: Y015
+
+@_typing.final
 class AnnotatedTranscript(_message.Message):
-    """Topic transcripts.annotated.v1: labels on a trusted segment."""
+    """Topic transcripts.annotated.v1: labels on a trusted segment (model and rule output, before any
+    label review). Every label set holds every label of the tenant's set, best first.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -443,10 +473,18 @@ class AnnotatedTranscript(_message.Message):
     NEEDS_LABEL_REVIEW_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    SPEAKER_SENTIMENT_FIELD_NUMBER: _builtins.int
+    REVIEW_REASONS_FIELD_NUMBER: _builtins.int
+    CLASSIFIER_VERSION_FIELD_NUMBER: _builtins.int
+    TRAINED_PIPELINE_FIELD_NUMBER: _builtins.int
     pipeline: _builtins.str
     """spaCy pipeline used, or "rules-only:<lang>" """
     needs_label_review: _builtins.bool
     version: _builtins.int
+    classifier_version: _builtins.str
+    """the sentiment/intent models' version"""
+    trained_pipeline: _builtins.bool
+    """false: rule layers only for this language"""
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
@@ -459,6 +497,12 @@ class AnnotatedTranscript(_message.Message):
     def intent(self) -> _containers.RepeatedCompositeFieldContainer[Global___LabelScore]: ...
     @_builtins.property
     def provenance(self) -> _common_pb2.Provenance: ...
+    @_builtins.property
+    def speaker_sentiment(self) -> _containers.RepeatedCompositeFieldContainer[Global___SpeakerSentiment]: ...
+    @_builtins.property
+    def review_reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """why a person must check the labels, one per unsure label"""
+
     def __init__(
         self,
         *,
@@ -471,18 +515,79 @@ class AnnotatedTranscript(_message.Message):
         needs_label_review: _builtins.bool = ...,
         version: _builtins.int = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        speaker_sentiment: _abc.Iterable[Global___SpeakerSentiment] | None = ...,
+        review_reasons: _abc.Iterable[_builtins.str] | None = ...,
+        classifier_version: _builtins.str = ...,
+        trained_pipeline: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "provenance", b"provenance", "segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "entities", b"entities", "intent", b"intent", "needs_label_review", b"needs_label_review", "pipeline", b"pipeline", "provenance", b"provenance", "segment", b"segment", "sentiment", b"sentiment", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["classifier_version", b"classifier_version", "context", b"context", "entities", b"entities", "intent", b"intent", "needs_label_review", b"needs_label_review", "pipeline", b"pipeline", "provenance", b"provenance", "review_reasons", b"review_reasons", "segment", b"segment", "sentiment", b"sentiment", "speaker_sentiment", b"speaker_sentiment", "trained_pipeline", b"trained_pipeline", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AnnotatedTranscript: _TypeAlias = AnnotatedTranscript  # noqa: Y015
 
 @_typing.final
+class LabelReview(_message.Message):
+    """Topic labels.reviewed.v1: a person checked a segment's labels in dispatch (dispatch -> annotate).
+    The reviewed labels replace the model's and are kept as training data.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ENTITIES_FIELD_NUMBER: _builtins.int
+    SENTIMENT_FIELD_NUMBER: _builtins.int
+    INTENT_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    REVIEWED_BY_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    PROVENANCE_FIELD_NUMBER: _builtins.int
+    segment_id: _builtins.str
+    version: _builtins.int
+    """the transcript version whose labels were reviewed"""
+    sentiment: _builtins.str
+    """the chosen label, one of the annotation's"""
+    intent: _builtins.str
+    task_id: _builtins.str
+    reviewed_by: _builtins.str
+    notes: _builtins.str
+    @_builtins.property
+    def context(self) -> _common_pb2.RecordingContext: ...
+    @_builtins.property
+    def entities(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entity]:
+        """the whole reviewed set: label, start_char, end_char (text optional)"""
+
+    @_builtins.property
+    def provenance(self) -> _common_pb2.Provenance: ...
+    def __init__(
+        self,
+        *,
+        context: _common_pb2.RecordingContext | None = ...,
+        segment_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        entities: _abc.Iterable[Global___Entity] | None = ...,
+        sentiment: _builtins.str = ...,
+        intent: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        reviewed_by: _builtins.str = ...,
+        notes: _builtins.str = ...,
+        provenance: _common_pb2.Provenance | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "provenance", b"provenance"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "entities", b"entities", "intent", b"intent", "notes", b"notes", "provenance", b"provenance", "reviewed_by", b"reviewed_by", "segment_id", b"segment_id", "sentiment", b"sentiment", "task_id", b"task_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LabelReview: _TypeAlias = LabelReview  # noqa: Y015
+
+@_typing.final
 class ValidatedTranscript(_message.Message):
-    """Topic transcripts.validated.v1: the contract for downstream consumers."""
+    """Topic transcripts.validated.v1: the contract for downstream consumers (docs/validated-contract.md)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -497,10 +602,39 @@ class ValidatedTranscript(_message.Message):
     REDACTED_FIELD_NUMBER: _builtins.int
     DRAFT_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    SPEAKER_SENTIMENT_FIELD_NUMBER: _builtins.int
+    PIPELINE_FIELD_NUMBER: _builtins.int
+    TRAINED_PIPELINE_FIELD_NUMBER: _builtins.int
+    LABELS_REVIEWED_FIELD_NUMBER: _builtins.int
+    RISK_TIER_FIELD_NUMBER: _builtins.int
+    QUALITY_REASONS_FIELD_NUMBER: _builtins.int
+    POLICY_VERSION_FIELD_NUMBER: _builtins.int
+    CORRECTED_BY_FIELD_NUMBER: _builtins.int
+    REVIEWED_BY_FIELD_NUMBER: _builtins.int
+    LABELS_REVIEWED_BY_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SPLIT_OF_FIELD_NUMBER: _builtins.int
+    MERGED_SEGMENT_IDS_FIELD_NUMBER: _builtins.int
     route: Global___Route.ValueType
     """how the segment got here (auto-accepted or human-reviewed)"""
     confidence: _builtins.float
     redacted: _builtins.bool
+    pipeline: _builtins.str
+    """as in AnnotatedTranscript"""
+    trained_pipeline: _builtins.bool
+    labels_reviewed: _builtins.bool
+    """a person checked the labels (entities' source "review:<actor>")"""
+    risk_tier: _builtins.str
+    """the quality gate's verdict"""
+    policy_version: _builtins.str
+    corrected_by: _builtins.str
+    """empty when auto-accepted"""
+    reviewed_by: _builtins.str
+    labels_reviewed_by: _builtins.str
+    version: _builtins.int
+    """the transcript version published; a consumer keeps the highest"""
+    split_of: _builtins.str
+    """as in CorrectedTranscript"""
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
@@ -519,6 +653,12 @@ class ValidatedTranscript(_message.Message):
 
     @_builtins.property
     def provenance(self) -> _common_pb2.Provenance: ...
+    @_builtins.property
+    def speaker_sentiment(self) -> _containers.RepeatedCompositeFieldContainer[Global___SpeakerSentiment]: ...
+    @_builtins.property
+    def quality_reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def merged_segment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -533,10 +673,23 @@ class ValidatedTranscript(_message.Message):
         redacted: _builtins.bool = ...,
         draft: _common_pb2.TranscriptSegment | None = ...,
         provenance: _common_pb2.Provenance | None = ...,
+        speaker_sentiment: _abc.Iterable[Global___SpeakerSentiment] | None = ...,
+        pipeline: _builtins.str = ...,
+        trained_pipeline: _builtins.bool = ...,
+        labels_reviewed: _builtins.bool = ...,
+        risk_tier: _builtins.str = ...,
+        quality_reasons: _abc.Iterable[_builtins.str] | None = ...,
+        policy_version: _builtins.str = ...,
+        corrected_by: _builtins.str = ...,
+        reviewed_by: _builtins.str = ...,
+        labels_reviewed_by: _builtins.str = ...,
+        version: _builtins.int = ...,
+        split_of: _builtins.str = ...,
+        merged_segment_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "draft", b"draft", "provenance", b"provenance", "segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "context", b"context", "draft", b"draft", "entities", b"entities", "intent", b"intent", "provenance", b"provenance", "redacted", b"redacted", "route", b"route", "segment", b"segment", "sentiment", b"sentiment", "versions", b"versions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "context", b"context", "corrected_by", b"corrected_by", "draft", b"draft", "entities", b"entities", "intent", b"intent", "labels_reviewed", b"labels_reviewed", "labels_reviewed_by", b"labels_reviewed_by", "merged_segment_ids", b"merged_segment_ids", "pipeline", b"pipeline", "policy_version", b"policy_version", "provenance", b"provenance", "quality_reasons", b"quality_reasons", "redacted", b"redacted", "reviewed_by", b"reviewed_by", "risk_tier", b"risk_tier", "route", b"route", "segment", b"segment", "sentiment", b"sentiment", "speaker_sentiment", b"speaker_sentiment", "split_of", b"split_of", "trained_pipeline", b"trained_pipeline", "version", b"version", "versions", b"versions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -29,6 +29,7 @@ TRANSCRIPTS_REDECODE = Topic("transcripts.redecode.v1", transcripts_pb2.Redecode
 TRANSCRIPTS_CORRECTED = Topic("transcripts.corrected.v1", transcripts_pb2.CorrectedTranscript)
 TRANSCRIPTS_ANNOTATED = Topic("transcripts.annotated.v1", transcripts_pb2.AnnotatedTranscript)
 TRANSCRIPTS_VALIDATED = Topic("transcripts.validated.v1", transcripts_pb2.ValidatedTranscript)
+LABELS_REVIEWED = Topic("labels.reviewed.v1", transcripts_pb2.LabelReview)
 TASKS_EVENTS = Topic("tasks.events.v1", events_pb2.TaskEvent)
 TRAINING_EXAMPLES = Topic("training.examples.v1", events_pb2.TrainingExample)
 QUALITY_ALERTS = Topic("quality.alerts.v1", events_pb2.QualityAlert)
@@ -42,6 +43,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     TRANSCRIPTS_CORRECTED,
     TRANSCRIPTS_ANNOTATED,
     TRANSCRIPTS_VALIDATED,
+    LABELS_REVIEWED,
     TASKS_EVENTS,
     TRAINING_EXAMPLES,
     QUALITY_ALERTS,
