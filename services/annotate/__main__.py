@@ -1,32 +1,42 @@
 """python -m services.annotate"""
 
+from pathlib import Path
+
 from protos import annotate_pb2, annotate_pb2_grpc
-from services.annotate.handler import make_handlers
+from services.annotate.handler import from_corrected, from_verdict, make_review_handler, make_trusted_handlers
+from services.annotate.labeller import Labeller
 from services.annotate.servicer import AnnotateServicer
 from services.annotate.settings import AnnotateSettings
 from shared.grpc.server import GrpcService
 from shared.kafka.consumer import Subscription
 from shared.service import ServiceContext, ServiceDefinition, main
-from shared.topics import TRANSCRIPTS_CORRECTED, TRANSCRIPTS_QA
+from shared.topics import LABELS_REVIEWED, TRANSCRIPTS_CORRECTED, TRANSCRIPTS_QA
 
-
-def subscriptions(ctx: ServiceContext) -> list[Subscription]:
-    on_verdict, on_corrected = make_handlers(ctx)
-    return [
-        Subscription(TRANSCRIPTS_QA.name, on_verdict),
-        Subscription(TRANSCRIPTS_CORRECTED.name, on_corrected),
-    ]
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(settings: AnnotateSettings) -> ServiceDefinition:
+    labeller = Labeller(settings)
+    labeller.preload()  # load every configured pipeline now, not on the first message
+
+    def subscriptions(ctx: ServiceContext) -> list[Subscription]:
+        on_verdict, on_verdicts = make_trusted_handlers(ctx, labeller, settings, from_verdict)
+        on_corrected, on_corrections = make_trusted_handlers(ctx, labeller, settings, from_corrected)
+        return [
+            Subscription(TRANSCRIPTS_QA.name, on_verdict, on_verdicts),
+            Subscription(TRANSCRIPTS_CORRECTED.name, on_corrected, on_corrections),
+            Subscription(LABELS_REVIEWED.name, make_review_handler(settings)),
+        ]
+
     return ServiceDefinition(
         settings=settings,
+        migrations=[MIGRATIONS],
         subscriptions=subscriptions,
         grpc_services=lambda ctx: [
             GrpcService.of(
                 annotate_pb2,
                 "AnnotateService",
-                AnnotateServicer(ctx),
+                AnnotateServicer(ctx, labeller, settings),
                 annotate_pb2_grpc.add_AnnotateServiceServicer_to_server,
             )
         ],

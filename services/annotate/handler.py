@@ -1,95 +1,60 @@
-"""Topics transcripts.qa.v1 (auto-accepted) and transcripts.corrected.v1
--> transcripts.annotated.v1 + transcripts.validated.v1.
-
-PLACEHOLDER until the annotation issue: no labels yet (pipeline "none"); every annotated segment
-is at once validated. What is real already: the two entry paths, validation, the hop's state,
-publishing through the outbox.
-"""
+"""Topics transcripts.qa.v1 (auto-accepted), transcripts.corrected.v1 and labels.reviewed.v1:
+thin adapters over ``publish``. The two trusted topics are labelled a poll at a time (one
+``nlp.pipe`` call), and record by record when a batch fails, so dead letters work as usual."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from protos import common_pb2, transcripts_pb2
-from shared.kafka.consumer import Handler, Inbound, require
+from protos import transcripts_pb2
+from services.annotate.labeller import Labeller
+from services.annotate.publish import Trusted, take_review, take_trusted
+from services.annotate.settings import AnnotateSettings
+from shared.kafka.consumer import BatchHandler, Handler, Inbound, require
 from shared.kafka.outbox import Outbound
-from shared.records import record_and_publish
 from shared.service import ServiceContext
-from shared.topics import TRANSCRIPTS_ANNOTATED, TRANSCRIPTS_VALIDATED
+
+ToTrusted = Callable[[Inbound[Any]], Trusted | None]
 
 
-def publish_labelled(
-    ctx: ServiceContext,
-    session: Session,
-    inbound_id: str,
-    context: common_pb2.RecordingContext,
-    segment: common_pb2.TranscriptSegment,
-    draft: common_pb2.TranscriptSegment,
-    verdict: transcripts_pb2.QaVerdict,
-    version: int,
-) -> list[Outbound]:
-    annotated = transcripts_pb2.AnnotatedTranscript(
-        context=context,
-        segment=segment,
-        pipeline="none",
-        version=version,
-        provenance=ctx.provenance(),
-    )
-    validated = transcripts_pb2.ValidatedTranscript(
-        context=context,
-        segment=segment,
-        route=verdict.route,
-        confidence=verdict.confidence,
-        draft=draft,
-        provenance=ctx.provenance(),
-        versions=[common_pb2.VersionRef(version=version, kind="validated", provenance=ctx.provenance())],
-    )
-    return [
-        Outbound(TRANSCRIPTS_ANNOTATED.name, annotated, key=context.recording_id),
-        record_and_publish(
-            session,
-            topic=TRANSCRIPTS_VALIDATED.name,
-            segment_id=segment.segment_id,
-            recording_id=context.recording_id,
-            state="validated",
-            message=validated,
-            source_message_id=inbound_id,
-            version=version,
-        ),
-    ]
+def from_verdict(inbound: Inbound[transcripts_pb2.QaVerdict]) -> Trusted | None:
+    verdict = inbound.message
+    require(verdict, "draft.segment.segment_id", "context.recording_id")
+    if verdict.route != transcripts_pb2.ROUTE_AUTO_ACCEPT:
+        return None  # a person will correct it; it comes back on transcripts.corrected.v1
+    return Trusted.accepted(inbound.message_id, verdict)
 
 
-def make_handlers(ctx: ServiceContext) -> tuple[Handler, Handler]:
-    def handle_verdict(session: Session, inbound: Inbound[transcripts_pb2.QaVerdict]) -> list[Outbound]:
-        verdict = inbound.message
-        require(verdict, "draft.segment.segment_id", "context.recording_id")
-        if verdict.route != transcripts_pb2.ROUTE_AUTO_ACCEPT:
-            return []  # a person will correct it; it comes back on transcripts.corrected.v1
-        return publish_labelled(
-            ctx,
-            session,
-            inbound.message_id,
-            verdict.context,
-            verdict.draft.segment,
-            verdict.draft.segment,
-            verdict,
-            verdict.draft.version,
-        )
+def from_corrected(inbound: Inbound[transcripts_pb2.CorrectedTranscript]) -> Trusted | None:
+    require(inbound.message, "segment.segment_id", "context.recording_id")
+    return Trusted.corrected(inbound.message_id, inbound.message)
 
-    def handle_corrected(
-        session: Session, inbound: Inbound[transcripts_pb2.CorrectedTranscript]
-    ) -> list[Outbound]:
-        corrected = inbound.message
-        require(corrected, "segment.segment_id", "context.recording_id")
-        return publish_labelled(
-            ctx,
-            session,
-            inbound.message_id,
-            corrected.context,
-            corrected.segment,
-            corrected.draft,
-            corrected.verdict,
-            corrected.version,
-        )
 
-    return handle_verdict, handle_corrected
+def make_trusted_handlers(
+    ctx: ServiceContext, labeller: Labeller, settings: AnnotateSettings, to_trusted: ToTrusted
+) -> tuple[Handler, BatchHandler]:
+    def handle_batch(session: Session, inbounds: Sequence[Inbound[Any]]) -> list[list[Outbound]]:
+        taken = [(n, to_trusted(inbound)) for n, inbound in enumerate(inbounds)]
+        items = [(n, item) for n, item in taken if item is not None]
+        provenance = ctx.provenance(model_name="spacy", model_version=labeller.versions())
+        labelled = take_trusted(session, [item for _, item in items], labeller, settings, provenance)
+        out: list[list[Outbound]] = [[] for _ in inbounds]
+        for (n, _), messages in zip(items, labelled, strict=True):
+            out[n] = messages
+        return out
+
+    def handle_one(session: Session, inbound: Inbound[Any]) -> list[Outbound]:
+        return handle_batch(session, [inbound])[0]
+
+    return handle_one, handle_batch
+
+
+def make_review_handler(settings: AnnotateSettings) -> Handler:
+    def handle_review(session: Session, inbound: Inbound[transcripts_pb2.LabelReview]) -> list[Outbound]:
+        require(inbound.message, "segment_id", "context.recording_id", "reviewed_by")
+        return take_review(session, inbound.message_id, inbound.message, settings)
+
+    return handle_review

@@ -1,0 +1,210 @@
+"""Entities from three layers, merged into one non-overlapping set with canonical labels.
+
+- the trained spaCy pipeline's NER, where the language has one (labels mapped to ours: spaCy's
+  English OntoNotes ``GPE``/``FAC`` and French ``PER`` become ``LOC``/``PERSON``);
+- pattern rules that work in every language: emails, phone numbers, IDs, amounts, times, dates,
+  numbers (regular expressions over the text, since a phone number spans several tokens);
+- the tenant's gazetteer (phrases by label), matched case-insensitively on token boundaries.
+
+Where spans overlap, the more trustworthy layer wins (``PRIORITY``): a tenant's own product name
+beats everything, an email or phone pattern beats the model (which reads "48213" as a DATE), and
+the model beats the loose date/amount patterns it was trained to find better.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+# spaCy labels (English OntoNotes, French/Spanish/German WikiNER) -> ours.
+CANONICAL = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "ORG": "ORG",
+    "GPE": "LOC",
+    "LOC": "LOC",
+    "FAC": "LOC",
+    "DATE": "DATE",
+    "TIME": "TIME",
+    "MONEY": "MONEY",
+    "CARDINAL": "NUMBER",
+    "QUANTITY": "NUMBER",
+    "PERCENT": "NUMBER",
+    "ORDINAL": "NUMBER",
+    "PRODUCT": "PRODUCT",
+}
+# Labels that identify a person: marked ``personal_data`` and removed by redaction.
+PERSONAL = frozenset({"PERSON", "EMAIL", "PHONE", "ID"})
+
+# Layer priorities: higher wins an overlap; equal priority: the longer span wins.
+GAZETTEER, STRICT_RULE, MODEL, LOOSE_RULE, FALLBACK_RULE = 3, 2, 1, 0, -1
+# Confidence of a rule hit: the patterns' precision on the labelled sets (results/annotate_eval.md).
+RULE_CONFIDENCE = {
+    "EMAIL": 0.99,
+    "PHONE": 0.95,
+    "ID": 0.9,
+    "MONEY": 0.9,
+    "TIME": 0.85,
+    "DATE": 0.8,
+    "NUMBER": 0.9,
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    start_char: int
+    end_char: int
+    label: str
+    source: str  # "model:<pipeline>", "rule:<name>", "gazetteer:<tenant>", "review:<actor>"
+    confidence: float
+    priority: int = MODEL
+
+
+_MONTHS = {
+    "en": "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec",
+    "fr": "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre",
+    "es": "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|"
+    "diciembre",
+    "de": "januar|jänner|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember",
+}
+_WEEKDAYS = {
+    "en": "monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|tomorrow|yesterday",
+    "fr": "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|aujourd'hui|demain|hier",
+    "es": "lunes|martes|miércoles|miercoles|jueves|viernes|sábado|sabado|domingo|hoy|mañana|ayer",
+    "de": "montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|heute|morgen|gestern",
+}
+_NEXT = {
+    "en": r"(?:next|last|this)\s+",
+    "fr": "",
+    "es": r"(?:el\s+)?(?:próximo|proximo)\s+",
+    "de": r"(?:nächsten|nächster|kommenden|am)\s+",
+}
+_CURRENCY = r"(?:[$€£¥]|euros?|dollars?|pounds?|pesos?|francs?|cents?|EUR|USD|GBP|CHF|Euro)"
+
+
+def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
+    months = _MONTHS.get(language, "|".join(_MONTHS.values()))
+    weekdays = _WEEKDAYS.get(language, "|".join(_WEEKDAYS.values()))
+    nxt = _NEXT.get(language, "")
+    flags = re.IGNORECASE
+    day = r"\d{1,2}(?:st|nd|rd|th|er|\.|º)?"
+    return [
+        ("EMAIL", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), STRICT_RULE),
+        # 7 to 15 digits in groups (spoken numbers are written in groups), optional +country code.
+        ("PHONE", re.compile(r"(?<![\w.,])\+?\d(?:[ .-]?\(?\d\)?){6,14}(?![\w,]|\.\d)"), STRICT_RULE),
+        # Codes that mix letters and digits with dashes (AB-1234-XY), or 5+ digit runs.
+        (
+            "ID",
+            re.compile(
+                r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9]{1,8}(?:-[A-Z0-9]{1,10})+\b|\b\d{5,}\b"
+            ),
+            STRICT_RULE,
+        ),
+        (
+            "MONEY",
+            re.compile(
+                rf"(?:[$€£¥]\s?\d[\d,.]*(?:\s?(?:million|billion|k))?"
+                rf"|\d[\d,. ]*\d\s?{_CURRENCY}|\d\s?{_CURRENCY})(?!\w)",
+                flags,
+            ),
+            LOOSE_RULE,
+        ),
+        (
+            "TIME",
+            re.compile(
+                r"\b\d{1,2}(?::\d{2}|\s?h\s?\d{2})(?:\s?[ap]\.?m\.?)?(?!\w)|\b\d{1,2}\s?(?:[ap]\.?m\.?|Uhr|h)(?!\w)",
+                flags,
+            ),
+            LOOSE_RULE,
+        ),
+        (
+            "DATE",
+            re.compile(
+                rf"\b\d{{1,2}}[./-]\d{{1,2}}[./-]\d{{2,4}}\b"
+                rf"|\b{day}\s+(?:de\s+)?(?:{months})(?:\s+(?:de\s+)?\d{{4}})?\b"
+                rf"|\b(?:{months})\s+{day}(?:,?\s+\d{{4}})?(?!\w)"
+                rf"|\b{nxt}(?:{weekdays})\b",
+                flags,
+            ),
+            LOOSE_RULE,
+        ),
+        # Any other number: only where nothing else claimed its digits.
+        ("NUMBER", re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?!\w)"), FALLBACK_RULE),
+    ]
+
+
+_PATTERN_CACHE: dict[str, list[tuple[str, re.Pattern[str], int]]] = {}
+
+
+def rule_spans(text: str, language: str) -> list[Span]:
+    """Every pattern hit in ``text``, before overlaps are resolved."""
+    patterns = _PATTERN_CACHE.setdefault(language, _patterns(language))
+    spans = []
+    for label, pattern, priority in patterns:
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            while end > start and text[end - 1] in " .,;:":
+                end -= 1
+            if label == "PHONE" and text[start:end].isdigit() and text[start] != "0":
+                continue  # a bare run of digits is a customer or order number, not a phone
+            if end > start:
+                spans.append(
+                    Span(start, end, label, f"rule:{label.lower()}", RULE_CONFIDENCE[label], priority)
+                )
+    return spans
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    """A tenant's phrases by label, compiled to one case-insensitive alternation per label."""
+
+    tenant: str
+    patterns: Mapping[str, re.Pattern[str]]
+
+    @classmethod
+    def of(cls, tenant: str, phrases: Mapping[str, Iterable[str]]) -> Gazetteer:
+        compiled = {}
+        for label, items in phrases.items():
+            words = sorted({p.strip() for p in items if p.strip()}, key=len, reverse=True)
+            if words:
+                alternation = "|".join(re.escape(w) for w in words)
+                compiled[label.upper()] = re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE)
+        return cls(tenant, compiled)
+
+    def spans(self, text: str) -> list[Span]:
+        return [
+            Span(m.start(), m.end(), label, f"gazetteer:{self.tenant}", 0.95, GAZETTEER)
+            for label, pattern in self.patterns.items()
+            for m in pattern.finditer(text)
+        ]
+
+
+def model_spans(
+    ents: Iterable[tuple[int, int, str]], pipeline: str, precision: Mapping[str, float]
+) -> list[Span]:
+    """The model's entities with our labels; confidence is the measured precision of that label
+    in that language (the small spaCy pipelines give no per-entity score)."""
+    spans = []
+    for start, end, spacy_label in ents:
+        label = CANONICAL.get(spacy_label, "MISC")
+        spans.append(Span(start, end, label, f"model:{pipeline}", precision.get(label, 0.5), MODEL))
+    return spans
+
+
+def _contains(outer: Span, inner: Span) -> bool:
+    return outer.start_char <= inner.start_char and inner.end_char <= outer.end_char and outer != inner
+
+
+def resolve(spans: Sequence[Span]) -> list[Span]:
+    """Non-overlapping spans, in text order: higher priority first, then longer, then earlier.
+
+    Two layers that agree on the label keep the longer span ("$45.50" from the pattern over the
+    model's "45.50"), whatever their priorities."""
+    spans = [s for s in spans if not any(o.label == s.label and _contains(o, s) for o in spans)]
+    taken: list[Span] = []
+    for span in sorted(spans, key=lambda s: (-s.priority, s.start_char - s.end_char, s.start_char)):
+        if all(span.end_char <= t.start_char or span.start_char >= t.end_char for t in taken):
+            taken.append(span)
+    return sorted(taken, key=lambda s: s.start_char)

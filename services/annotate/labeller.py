@@ -1,0 +1,234 @@
+"""The domain: segments in, entities, sentiment and intent out. No Kafka, no gRPC.
+
+One spaCy ``Language`` per language, loaded once: the trained pipeline's NER where one exists
+(everything else in it excluded: NER does not listen to the shared tok2vec), or a blank
+tokenizer, plus the project's sentiment and intent classifiers sourced into it as two
+``textcat`` components; so one ``nlp.pipe`` call labels a whole batch, the same call the
+throughput benchmark runs bare.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import spacy
+import yaml
+from spacy.language import Language
+
+from protos import common_pb2, transcripts_pb2
+from services.annotate import classifiers
+from services.annotate.entities import Gazetteer, model_spans, resolve, rule_spans
+from services.annotate.mapping import locate_words, speaker_texts, to_entity
+from services.annotate.settings import AnnotateSettings, TenantProfile
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+# Measured precision of the model's entities by language and label (`voxloop eval annotate`).
+PRECISION_FILE = Path(__file__).parent / "entity_precision.json"
+
+
+@dataclass
+class LanguagePipeline:
+    language: str
+    nlp: Language
+    pipeline: str  # the spaCy pipeline's name and version, or "rules-only:<lang>"
+    trained: bool  # a trained NER model, not only the rule layers
+    precision: Mapping[str, float]
+    sentiment: Language | None  # the classifiers alone, for per-speaker text
+    classifier_version: str = ""
+    labels: dict[str, list[str]] = field(default_factory=dict)  # task -> the model's labels
+
+
+@dataclass
+class Labels:
+    entities: list[transcripts_pb2.Entity]
+    sentiment: list[transcripts_pb2.LabelScore]
+    intent: list[transcripts_pb2.LabelScore]
+    speaker_sentiment: list[transcripts_pb2.SpeakerSentiment]
+    pipeline: str
+    trained_pipeline: bool
+    classifier_version: str
+    review_reasons: list[str]
+
+
+def base_language(tag: str) -> str:
+    """ "en-GB" -> "en"; an empty tag stays empty."""
+    return tag.split("-")[0].split("_")[0].lower()
+
+
+def _ner_only(name: str) -> Language:
+    nlp = spacy.load(name)
+    keep = {"ner"}
+    return spacy.load(name, exclude=[n for n in nlp.component_names if n not in keep])
+
+
+def build_pipeline(
+    language: str, settings: AnnotateSettings, precision: Mapping[str, Mapping[str, float]]
+) -> LanguagePipeline:
+    package = settings.pipelines.get(language)
+    if package:
+        nlp = _ner_only(package)
+        meta = nlp.meta
+        pipeline, trained = (
+            f"{meta.get('lang', language)}_{meta.get('name', package)}-{meta.get('version', '')}",
+            True,
+        )
+    else:
+        try:
+            nlp = spacy.blank(language)
+        except ImportError:  # a language spaCy cannot even tokenize: the multilingual tokenizer
+            nlp = spacy.blank("xx")
+        pipeline, trained = f"rules-only:{language}", False
+    labels: dict[str, list[str]] = {}
+    versions: list[str] = []
+    sentiment: Language | None = None
+    for task in classifiers.TASKS:
+        loaded = classifiers.load(settings.models_dir, language, task)
+        if loaded is None:
+            continue
+        classifier, card = loaded
+        nlp.add_pipe("textcat", name=task, source=classifier)
+        versions.append(f"{task}:{card.version}")
+        labels[task] = card.labels
+        if task == "sentiment":
+            sentiment = classifier
+    if len(labels) < len(classifiers.TASKS):
+        log.warning("no trained classifiers", language=language, hint="run `voxloop annotate train`")
+    return LanguagePipeline(
+        language, nlp, pipeline, trained, precision.get(language, {}), sentiment, " ".join(versions), labels
+    )
+
+
+def _scores(
+    cats: Mapping[str, float], labels: Sequence[str], allowed: Sequence[str]
+) -> list[transcripts_pb2.LabelScore]:
+    """The task's labels, best first; a tenant's narrower set is renormalised to sum to 1."""
+    chosen = [label for label in labels if not allowed or label in allowed]
+    total = sum(cats.get(label, 0.0) for label in chosen) or 1.0
+    scored = [
+        transcripts_pb2.LabelScore(label=label, confidence=cats.get(label, 0.0) / total) for label in chosen
+    ]
+    return sorted(scored, key=lambda s: -s.confidence)
+
+
+class Labeller:
+    """Loads each language's pipeline on first use and keeps it for the process's life."""
+
+    def __init__(self, settings: AnnotateSettings) -> None:
+        self._settings = settings
+        self._pipelines: dict[str, LanguagePipeline] = {}
+        self._gazetteers: dict[str, Gazetteer | None] = {}
+        self._precision: dict[str, dict[str, float]] = (
+            json.loads(PRECISION_FILE.read_text()) if PRECISION_FILE.is_file() else {}
+        )
+
+    def pipeline(self, language: str) -> LanguagePipeline:
+        language = base_language(language) or "xx"
+        if language not in self._pipelines:
+            self._pipelines[language] = build_pipeline(language, self._settings, self._precision)
+            log.info("pipeline loaded", language=language, pipeline=self._pipelines[language].pipeline)
+        return self._pipelines[language]
+
+    def preload(self) -> None:
+        """Every language with a trained pipeline or trained classifiers, loaded now."""
+        for language in sorted(
+            set(self._settings.pipelines) | set(classifiers.trained_languages(self._settings.models_dir))
+        ):
+            self.pipeline(language)
+
+    def versions(self) -> str:
+        """What labelled, for provenance: each loaded language's pipeline and classifiers."""
+        return "; ".join(
+            f"{lp.language}={lp.pipeline} {lp.classifier_version}".strip() for lp in self._pipelines.values()
+        )
+
+    def gazetteer(self, tenant_id: str) -> Gazetteer | None:
+        if tenant_id not in self._gazetteers:
+            path = self._settings.gazetteer_dir / f"{tenant_id}.yaml"
+            phrases = (
+                yaml.safe_load(path.read_text(encoding="utf-8")) if tenant_id and path.is_file() else None
+            )
+            self._gazetteers[tenant_id] = Gazetteer.of(tenant_id, phrases) if phrases else None
+        return self._gazetteers[tenant_id]
+
+    def label(
+        self, segments: Sequence[common_pb2.TranscriptSegment], tenant_ids: Sequence[str]
+    ) -> list[Labels]:
+        """Label a batch: one ``nlp.pipe`` per language present, results in the input's order."""
+        results: list[Labels | None] = [None] * len(segments)
+        by_language: dict[str, list[int]] = {}
+        for i, segment in enumerate(segments):
+            by_language.setdefault(base_language(segment.language) or "xx", []).append(i)
+        for language, indexes in by_language.items():
+            lp = self.pipeline(language)
+            texts = [segments[i].text for i in indexes]
+            for i, doc in zip(
+                indexes, lp.nlp.pipe(texts, batch_size=self._settings.nlp_batch_size), strict=True
+            ):
+                ents = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+                results[i] = self._labels(lp, segments[i], tenant_ids[i], ents, doc.cats)
+        return [r for r in results if r is not None]
+
+    def _labels(
+        self,
+        lp: LanguagePipeline,
+        segment: common_pb2.TranscriptSegment,
+        tenant_id: str,
+        ents: Sequence[tuple[int, int, str]],
+        cats: Mapping[str, float],
+    ) -> Labels:
+        text = segment.text
+        profile: TenantProfile = self._settings.profile(tenant_id)
+        spans = model_spans(ents, lp.pipeline, lp.precision) + rule_spans(text, lp.language)
+        gazetteer = self.gazetteer(tenant_id)
+        if gazetteer is not None:
+            spans += gazetteer.spans(text)
+        located = locate_words(text, segment.words)
+        entities = [to_entity(span, text, segment, located) for span in resolve(spans)]
+        sentiment = _scores(cats, lp.labels.get("sentiment", []), profile.sentiment_labels)
+        intent = _scores(cats, lp.labels.get("intent", []), profile.intent_labels)
+        speaker_sentiment = []
+        if lp.sentiment is not None:
+            per_speaker = speaker_texts(text, segment, located)
+            for (speaker, words), doc in zip(
+                per_speaker.items(), lp.sentiment.pipe(per_speaker.values()), strict=True
+            ):
+                speaker_sentiment.append(
+                    transcripts_pb2.SpeakerSentiment(
+                        speaker=speaker,
+                        text=words,
+                        sentiment=_scores(doc.cats, lp.labels["sentiment"], profile.sentiment_labels),
+                    )
+                )
+        threshold = (
+            profile.review_threshold
+            if profile.review_threshold is not None
+            else self._settings.review_threshold
+        )
+        reasons = []
+        for task, scores in (("sentiment", sentiment), ("intent", intent)):
+            if scores and scores[0].confidence < threshold:
+                reasons.append(
+                    f"{task}: top label {scores[0].label!r} at {scores[0].confidence:.2f} < {threshold:.2f}"
+                )
+        entity_threshold = self._settings.entity_review_threshold
+        for entity in entities:
+            if entity.source.startswith("model:") and entity.confidence < entity_threshold:
+                reasons.append(
+                    f"entity {entity.text!r} ({entity.label}): the model's precision for {entity.label} "
+                    f"in {lp.language} is {entity.confidence:.2f} < {entity_threshold:.2f}"
+                )
+        return Labels(
+            entities=entities,
+            sentiment=sentiment,
+            intent=intent,
+            speaker_sentiment=speaker_sentiment,
+            pipeline=lp.pipeline,
+            trained_pipeline=lp.trained,
+            classifier_version=lp.classifier_version,
+            review_reasons=reasons,
+        )

@@ -1,0 +1,247 @@
+"""From a trusted transcript to ``transcripts.annotated.v1`` and ``transcripts.validated.v1``.
+
+A segment is trusted when the quality gate auto-accepted it or a person corrected it (and a
+reviewer approved). Its labels are published at once on the annotated topic; the validated
+transcript follows when every gate has passed: at once when the labeller is sure, after a
+person's label review (``labels.reviewed.v1``) when not. The segment's row holds the validated
+transcript built so far, unredacted, in state ``awaiting_label_review`` or ``validated``.
+
+Consumers keep a segment's highest version: a message whose version is not above the one this
+service already took is dropped (a redelivery, the second half of a double-blind pair).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from protos import common_pb2, transcripts_pb2
+from services.annotate.entities import Span
+from services.annotate.labeller import Labeller, Labels
+from services.annotate.mapping import locate_words, redact, to_entity
+from services.annotate.settings import AnnotateSettings
+from services.annotate.store import ReviewedLabels
+from shared.db.tables import SegmentRecord
+from shared.kafka.consumer import InvalidMessage
+from shared.kafka.outbox import Outbound
+from shared.records import save_segment_state
+from shared.topics import TRANSCRIPTS_ANNOTATED, TRANSCRIPTS_VALIDATED
+
+AWAITING, VALIDATED = "awaiting_label_review", "validated"
+
+
+@dataclass(frozen=True)
+class Trusted:
+    """A segment that passed the quality gate or human correction, with how it got there."""
+
+    message_id: str
+    context: common_pb2.RecordingContext
+    segment: common_pb2.TranscriptSegment
+    draft: common_pb2.TranscriptSegment
+    verdict: transcripts_pb2.QaVerdict
+    version: int
+    history: Sequence[common_pb2.VersionRef] = ()
+    corrected_by: str = ""
+    reviewed_by: str = ""
+    split_of: str = ""
+    merged_segment_ids: Sequence[str] = field(default_factory=tuple)
+
+    @classmethod
+    def accepted(cls, message_id: str, verdict: transcripts_pb2.QaVerdict) -> Trusted:
+        draft = verdict.draft
+        ref = common_pb2.VersionRef(version=draft.version, kind="draft", provenance=draft.provenance)
+        return cls(message_id, verdict.context, draft.segment, draft.segment, verdict, draft.version, (ref,))
+
+    @classmethod
+    def corrected(cls, message_id: str, c: transcripts_pb2.CorrectedTranscript) -> Trusted:
+        return cls(
+            message_id, c.context, c.segment, c.draft, c.verdict, c.version, tuple(c.history),
+            c.corrected_by, c.reviewed_by, c.split_of, tuple(c.merged_segment_ids),
+        )  # fmt: skip
+
+
+def _is_new(session: Session, item: Trusted) -> bool:
+    record = session.get(SegmentRecord, item.segment.segment_id)
+    return record is None or record.version < item.version
+
+
+def _validated(
+    item: Trusted, labels: Labels, provenance: common_pb2.Provenance
+) -> transcripts_pb2.ValidatedTranscript:
+    validated = transcripts_pb2.ValidatedTranscript(
+        context=item.context,
+        segment=item.segment,
+        entities=labels.entities,
+        sentiment=labels.sentiment,
+        intent=labels.intent,
+        route=item.verdict.route,
+        confidence=item.verdict.confidence,
+        versions=list(item.history),
+        draft=item.draft,
+        provenance=provenance,
+        speaker_sentiment=labels.speaker_sentiment,
+        pipeline=labels.pipeline,
+        trained_pipeline=labels.trained_pipeline,
+        risk_tier=item.verdict.risk_tier,
+        quality_reasons=item.verdict.reasons,
+        policy_version=item.verdict.policy_version,
+        corrected_by=item.corrected_by,
+        reviewed_by=item.reviewed_by,
+        version=item.version,
+        split_of=item.split_of,
+        merged_segment_ids=item.merged_segment_ids,
+    )
+    return validated
+
+
+def _publish_validated(
+    session: Session,
+    validated: transcripts_pb2.ValidatedTranscript,
+    settings: AnnotateSettings,
+    message_id: str,
+) -> Outbound:
+    """Store the validated transcript and publish it, redacted when the tenant asks for it."""
+    save_segment_state(
+        session,
+        segment_id=validated.segment.segment_id,
+        recording_id=validated.context.recording_id,
+        state=VALIDATED,
+        message=validated,
+        source_message_id=message_id,
+        version=validated.version,
+    )
+    published = transcripts_pb2.ValidatedTranscript()
+    published.CopyFrom(validated)
+    published.versions.append(
+        common_pb2.VersionRef(version=validated.version, kind="validated", provenance=validated.provenance)
+    )
+    if settings.profile(validated.context.tenant_id).redact:
+        published.segment.CopyFrom(redact(validated.segment, validated.entities))
+        published.redacted = True
+    return Outbound(TRANSCRIPTS_VALIDATED.name, published, key=validated.context.recording_id)
+
+
+def take_trusted(
+    session: Session,
+    items: Sequence[Trusted],
+    labeller: Labeller,
+    settings: AnnotateSettings,
+    provenance: common_pb2.Provenance,
+) -> list[list[Outbound]]:
+    """Label a batch of trusted segments; each item's messages, in the items' order."""
+    newest: dict[str, int] = {}  # segment -> the item with its highest version in this batch
+    for i, item in enumerate(items):
+        best = newest.get(item.segment.segment_id)
+        if not item.verdict.gold and (best is None or items[best].version < item.version):
+            newest[item.segment.segment_id] = i
+    fresh = sorted(i for i in newest.values() if _is_new(session, items[i]))
+    labelled = labeller.label([items[i].segment for i in fresh], [items[i].context.tenant_id for i in fresh])
+    out: list[list[Outbound]] = [[] for _ in items]
+    for i, labels in zip(fresh, labelled, strict=True):
+        item = items[i]
+        annotated = transcripts_pb2.AnnotatedTranscript(
+            context=item.context,
+            segment=item.segment,
+            entities=labels.entities,
+            sentiment=labels.sentiment,
+            intent=labels.intent,
+            pipeline=labels.pipeline,
+            needs_label_review=bool(labels.review_reasons),
+            version=item.version,
+            provenance=provenance,
+            speaker_sentiment=labels.speaker_sentiment,
+            review_reasons=labels.review_reasons,
+            classifier_version=labels.classifier_version,
+            trained_pipeline=labels.trained_pipeline,
+        )
+        out[i].append(Outbound(TRANSCRIPTS_ANNOTATED.name, annotated, key=item.context.recording_id))
+        validated = _validated(item, labels, provenance)
+        if labels.review_reasons:
+            save_segment_state(
+                session,
+                segment_id=item.segment.segment_id,
+                recording_id=item.context.recording_id,
+                state=AWAITING,
+                message=validated,
+                source_message_id=item.message_id,
+                version=item.version,
+            )
+        else:
+            out[i].append(_publish_validated(session, validated, settings, item.message_id))
+    return out
+
+
+def _reviewed_entities(
+    review: transcripts_pb2.LabelReview, segment: common_pb2.TranscriptSegment
+) -> list[transcripts_pb2.Entity]:
+    text, located = segment.text, locate_words(segment.text, segment.words)
+    entities = []
+    for n, e in enumerate(review.entities):
+        if not 0 <= e.start_char < e.end_char <= len(text) or not e.label:
+            raise InvalidMessage(
+                f"LabelReview.entities[{n}] ({e.start_char}..{e.end_char} {e.label!r}) does not fit the text"
+            )
+        span = Span(e.start_char, e.end_char, e.label, f"review:{review.reviewed_by}", 1.0)
+        entities.append(to_entity(span, text, segment, located))
+    return entities
+
+
+def _chosen(
+    scores: Sequence[transcripts_pb2.LabelScore], label: str, field_name: str
+) -> list[transcripts_pb2.LabelScore]:
+    if not label:
+        return list(scores)
+    if label not in {s.label for s in scores}:
+        raise InvalidMessage(f"LabelReview.{field_name} {label!r} is not one of {[s.label for s in scores]}")
+    return [transcripts_pb2.LabelScore(label=label, confidence=1.0)] + [
+        transcripts_pb2.LabelScore(label=s.label, confidence=0.0) for s in scores if s.label != label
+    ]
+
+
+def take_review(
+    session: Session, message_id: str, review: transcripts_pb2.LabelReview, settings: AnnotateSettings
+) -> list[Outbound]:
+    """A person's labels replace the model's; the validated transcript is published and the
+    reviewed labels are kept as training data."""
+    record = session.get(SegmentRecord, review.segment_id)
+    if record is not None and (record.version > review.version or record.state == VALIDATED):
+        return []  # a newer transcript came meanwhile, or this review was already applied
+    if record is None or record.version != review.version:
+        raise InvalidMessage(
+            f"no labels of segment {review.segment_id!r} version {review.version} await review here"
+        )
+    validated = transcripts_pb2.ValidatedTranscript()
+    validated.ParseFromString(record.payload)
+    model_sentiment = validated.sentiment[0].label if validated.sentiment else ""
+    model_intent = validated.intent[0].label if validated.intent else ""
+    entities = _reviewed_entities(review, validated.segment)
+    sentiment = _chosen(validated.sentiment, review.sentiment, "sentiment")
+    intent = _chosen(validated.intent, review.intent, "intent")
+    del validated.entities[:], validated.sentiment[:], validated.intent[:]
+    validated.entities.extend(entities)
+    validated.sentiment.extend(sentiment)
+    validated.intent.extend(intent)
+    validated.labels_reviewed = True
+    validated.labels_reviewed_by = review.reviewed_by
+    session.add(
+        ReviewedLabels(
+            segment_id=review.segment_id,
+            version=review.version,
+            recording_id=validated.context.recording_id,
+            tenant_id=validated.context.tenant_id,
+            language=validated.segment.language,
+            text=validated.segment.text,
+            sentiment=sentiment[0].label if sentiment else "",
+            intent=intent[0].label if intent else "",
+            model_sentiment=model_sentiment,
+            model_intent=model_intent,
+            entities=[[e.start_char, e.end_char, e.label] for e in entities],
+            reviewed_by=review.reviewed_by,
+            task_id=review.task_id,
+            at=time.time(),
+        )
+    )
+    return [_publish_validated(session, validated, settings, message_id)]
