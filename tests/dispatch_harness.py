@@ -15,7 +15,7 @@ from sqlalchemy import select
 from protos import dispatch_pb2, dispatch_pb2_grpc, transcripts_pb2
 from services.dispatch.__main__ import METHOD_ROLES, MIGRATIONS
 from services.dispatch.client import DispatchClient
-from services.dispatch.handler import make_handler
+from services.dispatch.handler import make_annotated_handler, make_handler
 from services.dispatch.security import DatabaseTokens, make_refusal_auditor
 from services.dispatch.servicer import DispatchServicer
 from services.dispatch.settings import DispatchSettings
@@ -27,8 +27,9 @@ from shared.kafka import codec
 from shared.kafka.consumer import Inbound
 from shared.service import ServiceContext, build_context
 from shared.settings import TokenSpec
+from shared.topics import TRANSCRIPTS_ANNOTATED
 
-__all__ = ["DispatchHarness", "make_verdict", "running_dispatch"]
+__all__ = ["DispatchHarness", "make_annotated", "make_verdict", "running_dispatch"]
 
 
 @dataclass
@@ -67,12 +68,59 @@ class DispatchHarness:
             inbound = Inbound(verdict, codec.new_id(), codec.new_id(), "transcripts.qa.v1", 0, 0, None)
             outbound += handler(session, inbound)
 
+    def feed_annotated(self, annotated: transcripts_pb2.AnnotatedTranscript, trace_id: str = "") -> None:
+        """Deliver one annotated transcript to its handler, as the consumer does."""
+        handler = make_annotated_handler(self.settings.queue_config())
+        with self.ctx.unit_of_work() as (session, outbound):
+            topic = TRANSCRIPTS_ANNOTATED.name
+            inbound = Inbound(annotated, codec.new_id(), trace_id or codec.new_id(), topic, 0, 0, None)
+            outbound += handler(session, inbound)
+
     def published(self, topic: str) -> list[Message]:
         with self.ctx.sessions() as session:
             rows = session.scalars(
                 select(OutboxEntry).where(OutboxEntry.topic == topic).order_by(OutboxEntry.id)
             )
             return [codec.decode(topic, r.value, [(k, v.encode()) for k, v in r.headers]) for r in rows]
+
+
+def make_annotated(
+    segment_id: str,
+    text: str = "Anna Berg called about order 4417 and she is not happy",
+    version: int = 3,
+    language: str = "en",
+    recording_id: str = "rec-1",
+    needs_label_review: bool = True,
+) -> transcripts_pb2.AnnotatedTranscript:
+    """An annotated segment the model was unsure of: two entities (one a person's name), three
+    sentiment and three intent labels best first, and its reasons."""
+    verdict = make_verdict(segment_id, text, language=language, recording_id=recording_id)
+    annotated = transcripts_pb2.AnnotatedTranscript(
+        context=verdict.context,
+        segment=verdict.draft.segment,
+        pipeline=f"{language}_core_web_sm",
+        trained_pipeline=True,
+        needs_label_review=needs_label_review,
+        version=version,
+        review_reasons=["sentiment: negative 0.41 vs neutral 0.38"] if needs_label_review else [],
+    )
+    for label, surface, source in (("PERSON", "Anna Berg", "model:ner"), ("CARDINAL", "4417", "model:ner")):
+        start = text.find(surface)
+        if start >= 0:
+            annotated.entities.add(
+                label=label,
+                text=surface,
+                start_char=start,
+                end_char=start + len(surface),
+                confidence=0.7,
+                source=source,
+                personal_data=label == "PERSON",
+            )
+    for label, score in (("negative", 0.41), ("neutral", 0.38), ("positive", 0.21)):
+        annotated.sentiment.add(label=label, confidence=score)
+    for label, score in (("complaint", 0.5), ("order_status", 0.3), ("other", 0.2)):
+        annotated.intent.add(label=label, confidence=score)
+    return annotated
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from protos import dispatch_pb2, dispatch_pb2_grpc
-from services.dispatch.handler import make_handler
+from services.dispatch.handler import make_annotated_handler, make_handler
 from services.dispatch.queue import expire_leases
 from services.dispatch.security import DatabaseTokens, make_refusal_auditor
 from services.dispatch.servicer import DispatchServicer
@@ -11,7 +11,7 @@ from services.dispatch.settings import DispatchSettings
 from shared.grpc.server import GrpcService
 from shared.kafka.consumer import Subscription
 from shared.service import ServiceContext, ServiceDefinition, Ticker, main
-from shared.topics import TRANSCRIPTS_QA
+from shared.topics import TRANSCRIPTS_ANNOTATED, TRANSCRIPTS_QA
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SERVICE = "/voxloop.v1.DispatchService/"
@@ -34,7 +34,10 @@ def lease_ticker(ctx: ServiceContext, interval_s: float) -> Ticker:
 def build(settings: DispatchSettings) -> ServiceDefinition:
     return ServiceDefinition(
         settings=settings,
-        subscriptions=lambda ctx: [Subscription(TRANSCRIPTS_QA.name, make_handler(settings.queue_config()))],
+        subscriptions=lambda ctx: [
+            Subscription(TRANSCRIPTS_QA.name, make_handler(settings.queue_config())),
+            Subscription(TRANSCRIPTS_ANNOTATED.name, make_annotated_handler(settings.queue_config())),
+        ],
         grpc_services=lambda ctx: [
             GrpcService.of(
                 dispatch_pb2,

@@ -1,6 +1,7 @@
 """``voxloop work``: the linguists' client. Log in once, then claim a task, listen to its audio,
 correct the text (in $EDITOR or with --text) and submit; reviewers approve or send back with
-reasons. The admins' commands (``voxloop dispatch``) are in ``admin_cli``."""
+reasons; label reviews are answered with ``work labels`` (in ``labels_cli``). The admins'
+commands (``voxloop dispatch``) are in ``admin_cli``."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import typer
 from rich.text import Text
 
 from protos import common_pb2, dispatch_pb2, events_pb2, transcripts_pb2
-from services.dispatch import render
+from services.dispatch import labels_cli, render
 from services.dispatch.admin_cli import dispatch_app
 from services.dispatch.client import DispatchClient, retime
 from services.dispatch.connection import (
@@ -98,12 +99,7 @@ def _flags(flags: list[Flag] | None) -> list[transcripts_pb2.CorrectionFlag.Valu
 
 
 def _result(task: dispatch_pb2.Task, verb: str) -> None:
-    line = Text(f"task {task.task_id} {verb}", style="green")
-    line.append(f" (now {render.state_name(task.state)})")
-    if task.state == events_pb2.TASK_STATE_CLAIMED:
-        line.append(" · ")
-        line.append_text(render.lease(task, time.time()))
-    out.print(line)
+    out.print(render.result_line(task, verb, time.time()))
 
 
 # -- linguists -------------------------------------------------------------------------------
@@ -174,6 +170,8 @@ def claim(
         return
     out.print(render.task_view(task))
     then = "review {} --approve (or --reject --reason R)" if task.kind in REVIEW_KINDS else "edit {}"
+    if task.kind == events_pb2.TASK_KIND_LABEL_REVIEW:
+        then = "labels {} --keep (or --sentiment S --intent I --entity START:END:LABEL ...)"
     out.print(
         Text(
             f"next: voxloop work play {task.task_id} --play, then voxloop work " + then.format(task.task_id),
@@ -328,6 +326,9 @@ def edit(
         else:
             edited = sys.stdin.read()
         _submit(client, task, without_comments(edited), flag or [], note)
+
+
+work_app.command()(labels_cli.labels)
 
 
 @work_app.command()

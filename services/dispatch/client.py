@@ -5,6 +5,7 @@
     wav = client.audio(task.task_id)        # the span, as WAV bytes
     client.submit_text(task, "the corrected text")
     client.review(task_id, approve=False, reasons=["misheard name"])
+    client.submit_labels(task_id, entities, sentiment="negative", intent="complaint")
 
 Every refusal arrives as ``DispatchError`` with the gRPC status name and the server's message.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -71,6 +73,25 @@ def retime(draft: Sequence[common_pb2.Word], text: str) -> list[common_pb2.Word]
                 )
             )
     return out
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A label review's answer: the whole entity set, one sentiment and one intent label."""
+
+    entities: list[transcripts_pb2.Entity]
+    sentiment: str
+    intent: str
+
+
+def model_labels(annotation: transcripts_pb2.AnnotatedTranscript) -> Labels:
+    """The model's labels as they are: its entities, its best sentiment and intent (each label set
+    comes best first)."""
+    return Labels(
+        entities=list(annotation.entities),
+        sentiment=annotation.sentiment[0].label if annotation.sentiment else "",
+        intent=annotation.intent[0].label if annotation.intent else "",
+    )
 
 
 class DispatchClient:
@@ -202,6 +223,21 @@ class DispatchClient:
         del segment.words[:]
         segment.words.extend(retime(task.segment.words, text))
         return self.submit(task, segment, flags, notes)
+
+    def submit_labels(
+        self,
+        task_id: str,
+        entities: Iterable[transcripts_pb2.Entity],
+        sentiment: str,
+        intent: str,
+        notes: str = "",
+    ) -> dispatch_pb2.Task:
+        """A label review: the whole entity set (label, start_char, end_char into the segment's
+        text), one of the annotation's sentiment labels and one of its intent labels."""
+        request = dispatch_pb2.SubmitLabelsRequest(
+            task_id=task_id, entities=list(entities), sentiment=sentiment, intent=intent, notes=notes
+        )
+        return self._call("SubmitLabels", request)  # type: ignore[return-value]
 
     def review(self, task_id: str, approve: bool, reasons: Iterable[str] = ()) -> dispatch_pb2.Task:
         request = dispatch_pb2.ReviewTaskRequest(task_id=task_id, approve=approve, reasons=list(reasons))

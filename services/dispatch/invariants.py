@@ -27,7 +27,9 @@ from services.dispatch.store import AuditRow, DispatchSegment, DispatchTask, Tra
 from services.dispatch.tasks import SYSTEM
 
 CLAIM = "ClaimNextTask"
-LETS_GO = frozenset({"SubmitCorrection", "ReviewTask", "ReleaseTask", "SkipTask", "EscalateTask"})
+LETS_GO = frozenset(
+    {"SubmitCorrection", "SubmitLabels", "ReviewTask", "ReleaseTask", "SkipTask", "EscalateTask"}
+)
 LEASE_EXPIRED = "lease_expired"
 # Allowed rows that change nothing about who holds a task.
 OBSERVES = frozenset({"Heartbeat", "StreamTaskAudio"})

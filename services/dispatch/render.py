@@ -21,6 +21,7 @@ from protos import common_pb2, dispatch_pb2, events_pb2, transcripts_pb2
 UNCERTAIN_BELOW = 0.5
 UNCERTAIN_STYLE = "bold yellow underline"
 NEIGHBOUR_STYLE = "dim"
+ENTITY_STYLE = "bold cyan"
 KIND_NAMES: dict[int, str] = {
     events_pb2.TASK_KIND_CORRECT: "correct",
     events_pb2.TASK_KIND_REVIEW: "review",
@@ -80,6 +81,16 @@ def lease(task: dispatch_pb2.Task, now: float) -> Text:
         return Text("lease expired: the task may be given to someone else", style="bold red")
     style = "yellow" if left < 120 else "green"
     return Text(f"lease: {span(left)} left (heartbeat to keep it)", style=style)
+
+
+def result_line(task: dispatch_pb2.Task, verb: str, now: float) -> Text:
+    """What an action answered: ``task T submitted (now submitted)``, and the lease while held."""
+    line = Text(f"task {task.task_id} {verb}", style="green")
+    line.append(f" (now {state_name(task.state)})")
+    if task.state == events_pb2.TASK_STATE_CLAIMED:
+        line.append(" · ")
+        line.append_text(lease(task, now))
+    return line
 
 
 def words_text(segment: common_pb2.TranscriptSegment, dim: bool = False) -> Text:
@@ -190,6 +201,51 @@ def _review_part(task: dispatch_pb2.Task) -> Text | None:
     return text
 
 
+def _scores(scores: Iterable[transcripts_pb2.LabelScore]) -> str:
+    return " · ".join(f"{s.label} {s.confidence:.2f}" for s in scores) or "-"
+
+
+def labelled_text(annotation: transcripts_pb2.AnnotatedTranscript) -> Text:
+    """The segment's text with the model's entities highlighted, each followed by its label."""
+    text = annotation.segment.text
+    out = Text()
+    at = 0
+    for e in sorted(annotation.entities, key=lambda e: (e.start_char, e.end_char)):
+        if e.start_char < at or e.end_char > len(text):
+            continue  # overlapping or out of range: listed below, not drawn
+        out.append(text[at : e.start_char])
+        out.append(text[e.start_char : e.end_char], style=ENTITY_STYLE)
+        out.append(f"[{e.label}]", style="dim")
+        at = e.end_char
+    out.append(text[at:])
+    return out
+
+
+def _labels_part(task: dispatch_pb2.Task) -> Text | None:
+    """A label review: the model's entities (with the offsets ``work labels --entity`` takes),
+    sentiment and intent scores best first, and why the model was unsure."""
+    if task.kind != events_pb2.TASK_KIND_LABEL_REVIEW:
+        return None
+    a = task.annotation
+    text = Text("labels to check", style="bold")
+    text.append(f" ({a.pipeline or 'no pipeline'}{'' if a.trained_pipeline else ', rules only'})\n")
+    text.append_text(labelled_text(a))
+    text.append(f"\nentities ({len(a.entities)}):")
+    for e in a.entities:
+        text.append(f"\n  {e.start_char}:{e.end_char}:{e.label}", style=ENTITY_STYLE)
+        text.append(f"  {e.text or a.segment.text[e.start_char : e.end_char]!r}")
+        text.append(f"  {e.confidence:.2f} {e.source}".rstrip(), style="dim")
+        if e.personal_data:
+            text.append("  personal data", style="magenta")
+    text.append(f"\nsentiment: {_scores(a.sentiment)}")
+    for s in a.speaker_sentiment:
+        text.append(f"\n  {s.speaker or '?'}: {_scores(s.sentiment)}", style="dim")
+    text.append(f"\nintent: {_scores(a.intent)}")
+    for reason in a.review_reasons:
+        text.append(f"\n  unsure: {reason}", style="yellow")
+    return text
+
+
 def flag_name(flag: int) -> str:
     name = transcripts_pb2.CorrectionFlag.Name(flag)  # type: ignore[arg-type]
     return name.removeprefix("CORRECTION_FLAG_").lower().replace("_", "-")
@@ -197,7 +253,8 @@ def flag_name(flag: int) -> str:
 
 def task_view(task: dispatch_pb2.Task, now: float | None = None) -> RenderableType:
     """Everything a linguist needs to work a task: header and lease, why it was sent back, the
-    neighbours dimmed around the segment, uncertain words, the gate's reasons, the diff."""
+    neighbours dimmed around the segment, uncertain words, the gate's reasons, the diff; for a
+    label review the model's labels."""
     now = time.time() if now is None else now
     me = task.segment.start_s
     before = [s for s in task.context_segments if s.start_s < me]
@@ -213,6 +270,7 @@ def task_view(task: dispatch_pb2.Task, now: float | None = None) -> RenderableTy
         _uncertain_line(task.segment),
         _detectors(task),
         _review_part(task),
+        _labels_part(task),
     ]
     return Group(*(p for p in parts if p is not None))
 

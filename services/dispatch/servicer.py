@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from protos import dispatch_pb2, dispatch_pb2_grpc, events_pb2
-from services.dispatch import corrections, queue, security, tasks, versions, views
+from services.dispatch import corrections, labels, queue, security, tasks, versions, views
 from services.dispatch.rules import CLAIMED, Person
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.store import AuditRow, DispatchTask, DispatchUser
@@ -169,6 +169,25 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
             return views.task_state(task), out
 
         return self._run(context, "SubmitCorrection", request.task_id, work)
+
+    def SubmitLabels(
+        self, request: dispatch_pb2.SubmitLabelsRequest, context: grpc.ServicerContext
+    ) -> dispatch_pb2.Task:
+        return self._action(
+            context,
+            "SubmitLabels",
+            request.task_id,
+            lambda s, p: labels.submit_labels(
+                s,
+                p,
+                request.task_id,
+                request.entities,
+                request.sentiment,
+                request.intent,
+                request.notes,
+                self._ctx.provenance(),
+            ),
+        )
 
     def ReviewTask(
         self, request: dispatch_pb2.ReviewTaskRequest, context: grpc.ServicerContext

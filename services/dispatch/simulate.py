@@ -1,27 +1,45 @@
 """Simulated linguists: real clients of the real API, for the demo, the end-to-end tests and the
-concurrency benchmark. An annotator claims and submits what its ``answer`` says (a reference
-transcript, or the draft as is); a reviewer approves, or rejects a share with a reason.
+concurrency benchmark. Everyone claims whatever their roles allow. On a correction an annotator
+submits what its ``answer`` says (a reference transcript, or the draft as is); on a label review
+what its ``labels`` says (the model's labels as they are, unless it knows better); a reviewer
+approves, or rejects a share with a reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import grpc
 
-from protos import dispatch_pb2, events_pb2
-from services.dispatch.client import DispatchClient, DispatchError
+from protos import dispatch_pb2, events_pb2, transcripts_pb2
+from services.dispatch.client import DispatchClient, DispatchError, Labels, model_labels
 
 Answer = Callable[[dispatch_pb2.Task], str]
+LabelAnswer = Callable[[dispatch_pb2.Task], Labels]
 
 
 def as_drafted(task: dispatch_pb2.Task) -> str:
     """Accept the words as they are (what an annotator does with a correct draft)."""
     return task.segment.text or "[no speech]"
+
+
+def as_labelled(task: dispatch_pb2.Task) -> Labels:
+    """Accept the model's labels (its entities, best sentiment and intent), as a person would:
+    of entities that overlap (two layers found the same words) the longer stays, and one reaching
+    past the text goes (the service refuses both)."""
+    labels = model_labels(task.annotation)
+    length = len(task.annotation.segment.text)
+    kept: list[transcripts_pb2.Entity] = []
+    for e in sorted(labels.entities, key=lambda e: (e.start_char - e.end_char, e.start_char)):
+        inside = 0 <= e.start_char < e.end_char <= length
+        if inside and all(e.end_char <= k.start_char or k.end_char <= e.start_char for k in kept):
+            kept.append(e)
+    return replace(labels, entities=sorted(kept, key=lambda e: e.start_char))
 
 
 @dataclass
@@ -30,6 +48,7 @@ class CrewStats:
     submits: int = 0
     reviews: int = 0
     rejections: int = 0
+    labels: int = 0  # label reviews submitted
     empty_polls: int = 0
     conflicts: int = 0  # refusals from races (another claimed or changed the task first)
     claim_s: list[float] = field(default_factory=list)  # claims that got a task
@@ -53,6 +72,7 @@ class Linguist:
     subject: str
     kinds: Sequence[events_pb2.TaskKind.ValueType]
     answer: Answer = as_drafted
+    labels: LabelAnswer = as_labelled
     reject_rate: float = 0.0  # reviewers: share of reviews sent back
     think_s: float = 0.0  # pause between claim and submit, as people take
     seed: int = 0
@@ -79,17 +99,26 @@ class Linguist:
             if task.kind == events_pb2.TASK_KIND_CORRECT:
                 self.client.submit_text(task, self.answer(task))
                 stats.add("submits")
-            else:
+            elif task.kind == events_pb2.TASK_KIND_LABEL_REVIEW:
+                chosen = self.labels(task)
+                self.client.submit_labels(task.task_id, chosen.entities, chosen.sentiment, chosen.intent)
+                stats.add("labels")
+            elif task.kind in (events_pb2.TASK_KIND_REVIEW, events_pb2.TASK_KIND_QA_SAMPLE):
                 reject = random.Random(f"{self.seed}:{task.task_id}").random() < self.reject_rate
                 self.client.review(
                     task.task_id, approve=not reject, reasons=["simulated: recheck"] if reject else []
                 )
                 stats.add("rejections" if reject else "reviews")
+            else:  # a kind this crew cannot work: back to the queue rather than held till the lease lapses
+                kind = events_pb2.TaskKind.Name(task.kind)
+                self.client.skip(task.task_id, f"simulated: cannot work a {kind} task")
         except DispatchError as exc:
             if exc.code in (grpc.StatusCode.ABORTED, grpc.StatusCode.FAILED_PRECONDITION):
                 stats.add("conflicts")
-            else:
+            else:  # refused: give it back, not held until the lease lapses, and not offered again
                 stats.add("errors", f"{self.subject} {task.task_id}: {exc}")  # type: ignore[arg-type]
+                with contextlib.suppress(DispatchError):
+                    self.client.skip(task.task_id, f"simulated: refused ({exc.code.name})")
             return True
         stats.add("submit_s", time.perf_counter() - started)
         return True
@@ -107,10 +136,8 @@ def enrol(
     roles = list(roles)
     admin.upsert_user(subject, roles, list(languages), ["*"])
     token = admin.issue_token(subject, label="simulated").token
-    kinds = [events_pb2.TASK_KIND_CORRECT] if "annotator" in roles else []
-    kinds += [events_pb2.TASK_KIND_REVIEW] if "reviewer" in roles else []
-    kinds += [events_pb2.TASK_KIND_QA_SAMPLE] if "qa_lead" in roles else []
-    return Linguist(DispatchClient(target, token), subject, kinds, **kwargs)  # type: ignore[arg-type]
+    # Any kind their roles allow: a kind the crew skips would wait for its lease on every claim.
+    return Linguist(DispatchClient(target, token), subject, [], **kwargs)  # type: ignore[arg-type]
 
 
 def run_crew(

@@ -1,5 +1,5 @@
-"""The dispatch service's tables: tasks, people and their tokens, transcript versions, and the
-append-only audit trail.
+"""The dispatch service's tables: tasks (and the labels a label review checks), people and their
+tokens, transcript versions, and the append-only audit trail.
 
 Times that rules compare (leases, deadlines) are epoch seconds in floats: SQLite keeps no time
 zone, and a lease check must read the same on both databases.
@@ -67,6 +67,19 @@ class DispatchTask(Base):
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012 - SQLAlchemy's own form
+
+
+class DispatchAnnotation(Base):
+    """The model's labels a label-review task checks (``AnnotatedTranscript``), kept beside the
+    task rather than on its row: claims read task rows by the dozen and need none of this."""
+
+    __tablename__ = "dispatch_annotations"
+
+    task_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    segment_id: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)  # the annotated transcript version
+    annotation: Mapped[bytes] = mapped_column(LargeBinary)  # AnnotatedTranscript
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 class DispatchUser(Base):

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from protos import events_pb2, transcripts_pb2
+from protos import common_pb2, events_pb2, transcripts_pb2
 from services.dispatch import rules
 from services.dispatch.rules import CLAIMED, CORRECT, ESCALATED, QUEUED, Person
 from services.dispatch.store import AuditRow, DispatchTask
@@ -172,24 +172,35 @@ def fresh(**fields: Any) -> DispatchTask:
     return DispatchTask(**{**start, **fields})
 
 
-def new_task(
-    verdict: transcripts_pb2.QaVerdict, task_id: str, base_version: int, config: QueueConfig, **extra: Any
-) -> DispatchTask:
-    context = verdict.context
-    segment = verdict.draft.segment
+def placement(
+    context: common_pb2.RecordingContext,
+    segment: common_pb2.TranscriptSegment,
+    risk_tier: str,
+    config: QueueConfig,
+) -> dict[str, Any]:
+    """Where a new task of a segment waits: its language (base language; the dialect from the
+    recording's metadata), domain and tenant, and its priority and deadline by risk tier."""
     language = segment.language or context.language_hint or "und"
-    return fresh(
-        task_id=task_id,
+    return dict(
         segment_id=segment.segment_id,
         recording_id=context.recording_id,
-        kind=CORRECT,
-        tier=rules.TIER_OF_KIND[CORRECT],
         language=language.split("-")[0].lower(),
         dialect=context.metadata.get("dialect", ""),
         domain=context.domain.lower(),
         tenant_id=context.tenant_id,
-        priority=rules.priority_of(verdict.risk_tier),
-        deadline=deadline(verdict.risk_tier, time.time(), config),
+        priority=rules.priority_of(risk_tier),
+        deadline=deadline(risk_tier, time.time(), config),
+    )
+
+
+def new_task(
+    verdict: transcripts_pb2.QaVerdict, task_id: str, base_version: int, config: QueueConfig, **extra: Any
+) -> DispatchTask:
+    return fresh(
+        **placement(verdict.context, verdict.draft.segment, verdict.risk_tier, config),
+        task_id=task_id,
+        kind=CORRECT,
+        tier=rules.TIER_OF_KIND[CORRECT],
         base_version=base_version,
         **extra,
     )

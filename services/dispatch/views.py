@@ -1,5 +1,6 @@
 """What a person sees of a task: the segment to work on, its neighbours, the draft to diff
-against, and the audio span. Gold audits look like any other task."""
+against, the model's labels for a label review, and the audio span. Gold audits look like any
+other task."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from protos import common_pb2, dispatch_pb2, transcripts_pb2
-from services.dispatch import versions
-from services.dispatch.rules import REVIEW
+from services.dispatch import labels, versions
+from services.dispatch.rules import LABEL_REVIEW, REVIEW
 from services.dispatch.store import DispatchSegment, DispatchTask
 from shared.audio import TARGET_RATE_HZ, from_pcm16, to_wav
 from shared.blobstore import LocalBlobStore
@@ -83,6 +84,10 @@ def to_task(
     message.guidelines_url = guidelines_url
     message.draft.CopyFrom(draft)
     message.diff = versions.word_diff(draft, segment) if task.kind == REVIEW else ""
+    if task.kind == LABEL_REVIEW and (annotation := labels.annotation_of(session, task.task_id)):
+        message.annotation.CopyFrom(annotation)  # the labels are checked on the annotated words
+        message.segment.CopyFrom(annotation.segment)
+        message.context.CopyFrom(annotation.context)
     return message
 
 

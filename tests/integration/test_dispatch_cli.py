@@ -20,7 +20,8 @@ from services.dispatch import connection
 from shared.cli import app
 from shared.stack.processes import ProcessInfo, StackState, free_port
 from shared.stack.stack import token_path
-from tests.dispatch_harness import DispatchHarness, make_verdict, running_dispatch
+from shared.topics import LABELS_REVIEWED
+from tests.dispatch_harness import DispatchHarness, make_annotated, make_verdict, running_dispatch
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -233,3 +234,54 @@ def test_split_and_merge_from_the_command_line(db_url: str, tmp_path: Path) -> N
         assert "in 2 parts" in ok("work", "split", "m2:correct", "--at", "0.8", *anna)
         assert list(d.admin.get_task(task_id="m2:correct").split_at) == [pytest.approx(0.8)]
         assert d.admin.get_task(task_id="m1:correct").review_reasons == ["merged into m0"]
+
+
+def test_label_review_from_the_command_line(db_url: str, tmp_path: Path) -> None:
+    with running_dispatch(db_url, tmp_path) as d:
+        text = "Anna Berg called about order 4417 and she is not happy"
+        d.feed_annotated(make_annotated("l1", text, version=3))
+        d.feed_annotated(make_annotated("l2", text, version=3, recording_id="rec-2"))
+        anna = ("--server", d.target, "--token", issue(d, "anna", "annotator"))
+        assert "label" in ok("work", "queue", "--kind", "label", *anna)
+
+        shown = ok("work", "claim", "--kind", "label", *anna)
+        assert "l1:label:3" in shown and "labels to check (en_core_web_sm)" in shown
+        assert (
+            "0:9:PERSON  'Anna Berg'" in shown and "Anna Berg[PERSON]" in shown and "personal data" in shown
+        )
+        assert "sentiment: negative 0.41 · neutral 0.38 · positive 0.21" in shown
+        assert (
+            "intent: complaint 0.50" in shown and "unsure: sentiment: negative 0.41 vs neutral 0.38" in shown
+        )
+        assert "voxloop work labels l1:label:3 --keep" in shown
+
+        order = text.index("order 4417")
+        bad = vox(
+            "work", "labels", "l1:label:3", "--keep", "--entity", "0:9:PERSON", "--entity", "5:12:ORG", *anna
+        )
+        assert (
+            bad.exit_code == 1 and "refused: INVALID_ARGUMENT: entities[1] (ORG 5-12) overlaps" in bad.stderr
+        )
+        usage = vox("work", "labels", "l1:label:3", "--entity", "PERSON", *anna)
+        assert usage.exit_code == 2 and "12:17:PERSON" in usage.output
+        changed = ok(
+            "work", "labels", "l1:label:3", "--keep", "--sentiment", "neutral",
+            "--entity", "0:9:PERSON", "--entity", f"{order}:{order + 10}:ORDER_ID", "--note", "calm", *anna,
+        )  # fmt: skip
+        assert "task l1:label:3 labelled (2 entities) (now done)" in changed
+
+        ok("work", "claim", *anna)
+        assert "labelled (2 entities)" in ok("work", "labels", "l2:label:3", "--keep", *anna)
+        first, kept = d.published(LABELS_REVIEWED.name)
+        assert isinstance(first, transcripts_pb2.LabelReview) and isinstance(
+            kept, transcripts_pb2.LabelReview
+        )
+        assert (first.sentiment, first.intent, first.notes) == ("neutral", "complaint", "calm")
+        assert [(e.label, e.text) for e in first.entities] == [
+            ("PERSON", "Anna Berg"),
+            ("ORDER_ID", "order 4417"),
+        ]
+        assert (kept.sentiment, kept.intent) == ("negative", "complaint")
+        assert [(e.label, e.text) for e in kept.entities] == [("PERSON", "Anna Berg"), ("CARDINAL", "4417")]
+        nothing = vox("work", "labels", "l2:label:3", *anna)
+        assert nothing.exit_code == 2 and "give --keep" in nothing.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from protos import common_pb2, dispatch_pb2, events_pb2
+from protos import common_pb2, dispatch_pb2, events_pb2, transcripts_pb2
 from services.dispatch import render
 
 
@@ -61,3 +61,40 @@ def test_diff_keeps_its_brackets() -> None:
     diff = render.diff_text("-[is] +[was]\n~[a] 1.60-1.95 -> 1.60-1.98")
     assert diff.plain == "-[is] +[was]\n~[a] 1.60-1.95 -> 1.60-1.98"
     assert [str(s.style) for s in diff.spans] == ["red strike", "green", "yellow"]
+
+
+def test_label_review_shows_the_model_labels_and_why_it_is_unsure() -> None:
+    text = "Anna Berg wants order 4417"
+    annotation = transcripts_pb2.AnnotatedTranscript(
+        segment=common_pb2.TranscriptSegment(segment_id="s", text=text),
+        pipeline="en_core_web_sm",
+        trained_pipeline=True,
+        review_reasons=["intent: order_status 0.40 vs complaint 0.35"],
+    )
+    annotation.entities.add(label="PERSON", start_char=0, end_char=9, confidence=0.6, source="model:ner")
+    annotation.entities.add(
+        label="CARDINAL", start_char=22, end_char=26, confidence=0.9, source="rule:digits"
+    )
+    annotation.entities.add(
+        label="ORG", start_char=5, end_char=15, confidence=0.2, source="model:ner"
+    )  # overlaps
+    annotation.sentiment.add(label="neutral", confidence=0.55)
+    annotation.sentiment.add(label="negative", confidence=0.45)
+    annotation.intent.add(label="order_status", confidence=0.4)
+    annotation.speaker_sentiment.add(
+        speaker="A", sentiment=[transcripts_pb2.LabelScore(label="neutral", confidence=0.6)]
+    )
+    task = dispatch_pb2.Task(
+        task_id="s:label:3",
+        kind=events_pb2.TASK_KIND_LABEL_REVIEW,
+        segment=annotation.segment,
+        annotation=annotation,
+    )
+    shown = _shown(task)
+    assert "label · " in shown and "labels to check (en_core_web_sm)" in shown
+    assert "Anna Berg[PERSON] wants order 4417[CARDINAL]" in shown  # the overlapping ORG is listed, not drawn
+    assert "0:9:PERSON  'Anna Berg'  0.60 model:ner" in shown and "5:15:ORG  'Berg wants'" in shown
+    assert "sentiment: neutral 0.55 · negative 0.45" in shown and "A: neutral 0.60" in shown
+    assert "intent: order_status 0.40" in shown
+    assert "unsure: intent: order_status 0.40 vs complaint 0.35" in shown
+    assert "labels to check" not in _shown(dispatch_pb2.Task(task_id="t", kind=events_pb2.TASK_KIND_CORRECT))
