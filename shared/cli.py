@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.annotate.cli import annotate_app
 from services.dispatch.cli import dispatch_app, work_app
 from shared.grpc.auth import hash_token, new_token
 from shared.models.cli import app as models_app
@@ -30,6 +31,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.add_typer(work_app, name="work", help="Linguists: claim, listen, correct and review tasks.")
 app.add_typer(dispatch_app, name="dispatch", help="Admins: people, tokens, queue stats, audit trail.")
+app.add_typer(annotate_app, name="annotate", help="Annotation: train the classifiers, label a text.")
 
 console = Console()
 Home = Annotated[
@@ -477,6 +479,58 @@ def bench_hallucination(out: Results = Path("results")) -> None:
     with progress_bar(console) as hook:
         report = run_hallucination_benchmark(out, progress=hook)
     print_report(report, out, console)
+
+
+@eval_app.command("annotate")
+def eval_annotate(
+    out: Results = Path("results"),
+    models_dir: Annotated[Path | None, typer.Option(help="Models home; default: the settings'.")] = None,
+) -> None:
+    """Entity F1 per language and type, sentiment and intent accuracy and macro-F1 on held-out
+    data, for every corpus language; also rewrites the model's measured entity precision."""
+    from services.annotate.evaluation import run_eval
+
+    with console.status("training (if needed) and scoring the annotation models..."):
+        results = run_eval(out, models_dir)
+    table = Table(title="Annotation quality (services/annotate/corpus)")
+    for col in ("language", "pipeline", "entity F1", "sentiment acc / macro-F1", "intent acc / macro-F1"):
+        table.add_column(col)
+    for r in results:
+        cls = {t: f"{s['accuracy']:.1%} / {s['macro_f1']:.1%}" for t, s in r.classification.items()}
+        table.add_row(
+            r.language,
+            r.pipeline,
+            f"{r.entities['ALL']['f1']:.2f}" if r.entities else "",
+            cls.get("sentiment", ""),
+            cls.get("intent", ""),
+        )
+    console.print(table)
+    console.print(f"written: {out / 'annotate_eval.json'}, {out / 'annotate_eval.md'}")
+
+
+@bench_app.command("annotate")
+def bench_annotate(
+    out: Results = Path("results"),
+    work: Path = Path(".voxloop/bench-annotate"),
+    segments: Annotated[int, typer.Option(min=100, help="Segments through each side.")] = 4000,
+) -> None:
+    """The annotate service (real broker, database, outbox) against bare nlp.pipe on the same
+    texts, in one run: segments per second and their ratio."""
+    from services.annotate.benchmark import run_benchmark
+
+    with console.status("benchmarking...") as status:
+        report = run_benchmark(
+            out, work.resolve(), segments, progress=lambda step: status.update(f"benchmarking: {step}")
+        )
+    table = Table(title=f"Annotation throughput on {report['machine']['cores']} cores")
+    for col in ("run", "segments", "wall s", "segments / s", "detail"):
+        table.add_column(col)
+    for r in report["runs"]:
+        table.add_row(
+            r["name"], str(r["segments"]), f"{r['wall_s']:.2f}", f"{r['throughput']:.0f}", r["detail"]
+        )
+    console.print(table)
+    console.print(f"service / bare: {report['ratio']:.3f}; written: {out}/annotate_benchmark.json and .md")
 
 
 @bench_app.command("dispatch")

@@ -1,0 +1,219 @@
+"""`voxloop bench annotate`: the annotate service against bare ``nlp.pipe``, same texts, one run.
+
+The texts are the corpus's utterances in every language (English and French through their
+trained pipelines, Spanish and German through blank tokenizers; all with the sentiment and
+intent classifiers), repeated to ``segments`` segments with words and times as ASR writes them.
+
+- bare: the very ``Language`` objects the service builds, ``nlp.pipe(texts)`` per language; the
+  median of three rounds.
+- service: the annotate service (its own process, the real broker, SQLite) is started and warmed
+  up; then every segment is published on transcripts.qa.v1 as an auto-accepted verdict, and the
+  clock runs from the first send to the last ``transcripts.annotated.v1`` message read back
+  (every segment yields exactly one; the validated one may wait for a label review). Decoding,
+  the rule layers, the mapping to words, the database, the outbox and the broker are all inside.
+
+Throughput is segments per wall second; the ratio is service / bare.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaProducer
+
+from protos import common_pb2, transcripts_pb2
+from services.annotate import classifiers
+from services.annotate.evaluation import read_entity_set
+from services.annotate.labeller import Labeller, base_language
+from services.annotate.settings import CORPUS, AnnotateSettings
+from shared.kafka import codec
+from shared.settings import load_settings
+from shared.stack import stack
+from shared.stack.probe import collect
+from shared.topics import TRANSCRIPTS_ANNOTATED, TRANSCRIPTS_QA
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    segments: int
+    wall_s: float
+    detail: str = ""
+
+    @property
+    def throughput(self) -> float:
+        return self.segments / self.wall_s
+
+
+def corpus_texts() -> list[tuple[str, str]]:
+    """(language, text) of every corpus utterance, classification and entity sets."""
+    texts = []
+    for language in classifiers.corpus_languages():
+        texts += [(language, ex.text) for ex in classifiers.read_corpus(language)]
+        if (CORPUS / "entities" / f"{language}.jsonl").is_file():
+            texts += [(language, text) for text, _ in read_entity_set(language)]
+    return texts
+
+
+def as_segment(n: int, language: str, text: str) -> common_pb2.TranscriptSegment:
+    segment = common_pb2.TranscriptSegment(
+        segment_id=f"seg-{n}", index=n, text=text, language=language, speaker="SPEAKER_00"
+    )
+    for i, word in enumerate(text.split()):
+        segment.words.add(
+            text=" " + word, start_s=i * 0.3, end_s=i * 0.3 + 0.25, speaker="SPEAKER_00", probability=0.9
+        )
+    segment.start_s, segment.end_s = 0.0, 0.3 * len(segment.words)
+    return segment
+
+
+def workload(segments: int) -> list[common_pb2.TranscriptSegment]:
+    texts = corpus_texts()
+    return [as_segment(n, *texts[n % len(texts)]) for n in range(segments)]
+
+
+def time_bare(labeller: Labeller, segments: list[common_pb2.TranscriptSegment], batch_size: int) -> float:
+    by_language: dict[str, list[str]] = {}
+    for s in segments:
+        by_language.setdefault(base_language(s.language), []).append(s.text)
+    nlps = {language: labeller.pipeline(language).nlp for language in by_language}
+    started = time.perf_counter()
+    for language, texts in by_language.items():
+        for _ in nlps[language].pipe(texts, batch_size=batch_size):
+            pass
+    return time.perf_counter() - started
+
+
+def verdicts(segments: list[common_pb2.TranscriptSegment], run_id: str) -> list[transcripts_pb2.QaVerdict]:
+    out = []
+    for s in segments:
+        verdict = transcripts_pb2.QaVerdict(route=transcripts_pb2.ROUTE_AUTO_ACCEPT, confidence=0.95)
+        verdict.context.recording_id = f"{run_id}-rec-{s.index // 20}"  # 20 segments a recording
+        verdict.context.tenant_id = "acme"
+        verdict.draft.segment.CopyFrom(s)
+        verdict.draft.segment.segment_id = f"{run_id}-{s.segment_id}"
+        verdict.draft.version = 1
+        out.append(verdict)
+    return out
+
+
+def through_service(bootstrap: str, messages: list[transcripts_pb2.QaVerdict], timeout_s: float) -> float:
+    """Publish the verdicts as fast as the broker takes them; seconds until the last annotated."""
+    wanted = {m.draft.segment.segment_id for m in messages}
+
+    def done(received: list[Any]) -> bool:
+        return wanted <= {r.message.segment.segment_id for r in received}
+
+    # The reader is running before the first send, so each message's arrival time is its own.
+    received: list[Any] = []
+    reader = threading.Thread(
+        target=lambda: received.extend(
+            collect(bootstrap, [TRANSCRIPTS_ANNOTATED.name], done, timeout_s=timeout_s)
+        )
+    )
+    reader.start()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    started = time.time()
+    try:
+        for message in messages:
+            message_id = codec.new_id()
+            producer.send(
+                TRANSCRIPTS_QA.name,
+                key=message.context.recording_id.encode(),
+                value=codec.encode(message),
+                headers=codec.make_headers(message, message_id, message_id, "bench"),
+            )
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
+    reader.join()
+    mine = [r for r in received if r.message.segment.segment_id in wanted]
+    if not done(mine):
+        raise RuntimeError(f"only {len(mine)} of {len(wanted)} segments were annotated in {timeout_s:.0f} s")
+    return float(max(r.received_at for r in mine)) - started
+
+
+def run_benchmark(
+    out: Path, work: Path, segments: int = 4000, progress: Progress = lambda _: None
+) -> dict[str, Any]:
+    settings = load_settings(AnnotateSettings)
+    for language in classifiers.corpus_languages():
+        for task in classifiers.TASKS:
+            classifiers.train(language, task, settings.models_dir)
+    load = workload(segments)
+    progress("bare nlp.pipe")
+    labeller = Labeller(settings)
+    labeller.preload()
+    time_bare(labeller, load[:200], settings.nlp_batch_size)  # warm-up
+    bare_walls = [time_bare(labeller, load, settings.nlp_batch_size) for _ in range(3)]
+    del labeller
+    bare = Run(
+        "bare nlp.pipe",
+        segments,
+        statistics.median(bare_walls),
+        f"median of {[round(w, 2) for w in bare_walls]} s",
+    )
+
+    progress("starting the annotate service")
+    shutil.rmtree(work, ignore_errors=True)
+    state = stack.up(work, stack.StackPorts.free(), services=("annotate",))
+    try:
+        progress("warming up the service")
+        through_service(state.bootstrap, verdicts(load[:200], "warm-" + uuid.uuid4().hex[:6]), 300)
+        progress(f"{segments} segments through the service")
+        wall = through_service(state.bootstrap, verdicts(load, uuid.uuid4().hex[:8]), 900)
+    finally:
+        stack.down(work)
+    service = Run(
+        "annotate service",
+        segments,
+        wall,
+        "transcripts.qa.v1 -> transcripts.annotated.v1, SQLite, real broker",
+    )
+    report = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "languages": sorted({s.language for s in load}),
+        "runs": [asdict(r) | {"throughput": r.throughput} for r in (bare, service)],
+        "ratio": service.throughput / bare.throughput,
+        "batch_size": settings.nlp_batch_size,
+        "max_poll_records": settings.max_poll_records,
+    }
+    write_report(report, out)
+    return report
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "annotate_benchmark.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    lines = [
+        "# Annotation throughput: the service against bare `nlp.pipe`",
+        "",
+        "`voxloop bench annotate`: the same corpus utterances (" + ", ".join(report["languages"]) + "), "
+        "each language's pipeline with the sentiment and intent classifiers.",
+        "",
+        "| run | segments | wall s | segments / s | detail |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        lines.append(
+            f"| {r['name']} | {r['segments']} | {r['wall_s']:.2f} | {r['throughput']:.0f} | {r['detail']} |"
+        )
+    lines += ["", f"**service / bare: {report['ratio']:.2f}**", "", f"Machine: {report['machine']}.", ""]
+    (out / "annotate_benchmark.md").write_text("\n".join(lines))
