@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from protos import events_pb2, transcripts_pb2
+from services.dispatch.__main__ import build
 from services.dispatch.client import DispatchClient, DispatchError
 from services.dispatch.store import AuditRow, DispatchTask
 from shared.db import OutboxEntry
 from shared.kafka import codec
 from shared.kafka.consumer import InvalidMessage
-from shared.topics import LABELS_REVIEWED, TASKS_EVENTS
+from shared.topics import LABELS_REVIEWED, TASKS_EVENTS, TRANSCRIPTS_ANNOTATED, TRANSCRIPTS_QA
 from tests.dispatch_harness import DispatchHarness, make_annotated, make_verdict, running_dispatch
 
 pytestmark = pytest.mark.integration
@@ -208,3 +209,9 @@ def test_annotated_message_without_its_ids_is_invalid(db_url: str, tmp_path: Pat
         with pytest.raises(InvalidMessage, match=r"segment\.segment_id is required"):
             d.feed_annotated(no_segment)
         assert label_tasks(d, "seg-1") == []
+
+
+def test_the_service_subscribes_to_annotated_transcripts(db_url: str, tmp_path: Path) -> None:
+    with running_dispatch(db_url, tmp_path) as d:
+        topics = [s.topic for s in build(d.settings).subscriptions(d.ctx)]
+        assert topics == [TRANSCRIPTS_QA.name, TRANSCRIPTS_ANNOTATED.name]
