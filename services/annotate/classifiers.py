@@ -177,6 +177,7 @@ def train(
         )
         staging = target.with_name(target.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
         nlp.to_disk(staging)
         card.write(staging)
         shutil.rmtree(target, ignore_errors=True)
