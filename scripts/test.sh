@@ -12,8 +12,6 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 
-# The offline models the speech tests use (idempotent: verified models are skipped).
-.venv/bin/voxloop models fetch
 .venv/bin/python scripts/gen_protos.py --check
 .venv/bin/ruff check shared services tests scripts
 .venv/bin/mypy
