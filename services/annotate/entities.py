@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from services.annotate.lexicon import lexicon
+
 # spaCy labels (English OntoNotes, French/Spanish/German WikiNER) -> ours.
 CANONICAL = {
     "PERSON": "PERSON",
@@ -61,33 +63,16 @@ class Span:
     priority: int = MODEL
 
 
-_MONTHS = {
-    "en": "january|february|march|april|may|june|july|august|september|october|november|december|"
-    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec",
-    "fr": "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre",
-    "es": "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|"
-    "diciembre",
-    "de": "januar|jänner|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember",
-}
-_WEEKDAYS = {
-    "en": "monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|tomorrow|yesterday",
-    "fr": "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|aujourd'hui|demain|hier",
-    "es": "lunes|martes|miércoles|miercoles|jueves|viernes|sábado|sabado|domingo|hoy|mañana|ayer",
-    "de": "montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|heute|morgen|gestern",
-}
-_NEXT = {
-    "en": r"(?:next|last|this)\s+",
-    "fr": "",
-    "es": r"(?:el\s+)?(?:próximo|proximo)\s+",
-    "de": r"(?:nächsten|nächster|kommenden|am)\s+",
-}
 _CURRENCY = r"(?:[$€£¥]|euros?|dollars?|pounds?|pesos?|francs?|cents?|EUR|USD|GBP|CHF|Euro)"
 
 
 def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
-    months = _MONTHS.get(language, "|".join(_MONTHS.values()))
-    weekdays = _WEEKDAYS.get(language, "|".join(_WEEKDAYS.values()))
-    nxt = _NEXT.get(language, "")
+    lex = lexicon(language)
+    months, weekdays = lex.months, lex.weekdays
+    art = rf"(?:(?:{lex.article})\s+)?" if lex.article else ""
+    before = rf"(?:(?:{lex.before})\s+)?" if lex.before else ""
+    after = rf"(?:\s+(?:{lex.after}))?" if lex.after else ""
+    clock = rf"|\b\d{{1,2}}\s?(?:{lex.clock})(?:\s?\d{{2}})?(?!\w)" if lex.clock else ""
     flags = re.IGNORECASE
     day = r"\d{1,2}(?:st|nd|rd|th|er|\.|º)?"
     return [
@@ -114,7 +99,9 @@ def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
         (
             "TIME",
             re.compile(
-                r"\b\d{1,2}(?::\d{2}|\s?h\s?\d{2})(?:\s?[ap]\.?m\.?)?(?!\w)|\b\d{1,2}\s?(?:[ap]\.?m\.?|Uhr|h)(?!\w)",
+                r"\b\d{1,2}(?::\d{2}|\s?h\s?\d{2})(?:\s?(?:[ap]\.?m\.?|uhr))?(?!\w)"
+                + clock
+                + (rf"|\b(?:{lex.times})\b" if lex.times else ""),
                 flags,
             ),
             LOOSE_RULE,
@@ -123,9 +110,16 @@ def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
             "DATE",
             re.compile(
                 rf"\b\d{{1,2}}[./-]\d{{1,2}}[./-]\d{{2,4}}\b"
-                rf"|\b{day}\s+(?:de\s+)?(?:{months})(?:\s+(?:de\s+)?\d{{4}})?\b"
-                rf"|\b(?:{months})\s+{day}(?:,?\s+\d{{4}})?(?!\w)"
-                rf"|\b{nxt}(?:{weekdays})\b",
+                # [the] [weekday[,] [den|the]] 3[rd] [of|de] March [2024]
+                rf"|\b{art}(?:(?:{weekdays}),?\s+(?:(?:den|the)\s+)?)?{day}\s+(?:(?:of|de)\s+)?(?:{months})"
+                rf"(?:,?\s+(?:de\s+)?\d{{4}})?(?!\w)"
+                # [weekday] March 3rd [2024]
+                rf"|\b(?:(?:{weekdays}),?\s+)?(?:{months})\s+{day}(?:,?\s+\d{{4}})?(?!\w)"
+                # [the|next] Monday [the 4th] [prochain]
+                rf"|\b{art}{before}(?:{weekdays})(?:\s+the\s+{day})?{after}(?!\w)"
+                rf"|\b(?:{lex.days})(?!\w)"
+                rf"|\b(?:{lex.months_alone or months})\b"
+                rf"|\b(?:19|20)\d{{2}}\b",
                 flags,
             ),
             LOOSE_RULE,
@@ -189,12 +183,16 @@ def model_spans(
     spans = []
     for start, end, spacy_label in ents:
         label = CANONICAL.get(spacy_label, "MISC")
-        spans.append(Span(start, end, label, f"model:{pipeline}", precision.get(label, 0.5), MODEL))
+        # A bare number the model saw says less than a rule's date, amount or ID around it.
+        priority = FALLBACK_RULE if label == "NUMBER" else MODEL
+        spans.append(Span(start, end, label, f"model:{pipeline}", precision.get(label, 0.5), priority))
     return spans
 
 
 def _contains(outer: Span, inner: Span) -> bool:
-    return outer.start_char <= inner.start_char and inner.end_char <= outer.end_char and outer != inner
+    """Strictly larger: two spans of the same extent are left to the priorities."""
+    same = (outer.start_char, outer.end_char) == (inner.start_char, inner.end_char)
+    return outer.start_char <= inner.start_char and inner.end_char <= outer.end_char and not same
 
 
 def resolve(spans: Sequence[Span]) -> list[Span]:

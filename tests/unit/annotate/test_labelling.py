@@ -103,12 +103,15 @@ def test_overlaps_go_to_the_stronger_layer_then_the_longer_span() -> None:
         Span(12, 20, "LOC", "model:x", 0.8, priority=1),
         Span(22, 27, "MONEY", "model:x", 0.8, priority=1),
         Span(21, 27, "MONEY", "rule:money", 0.9, priority=0),  # same label, longer: kept
+        Span(30, 35, "TIME", "model:x", 0.6, priority=1),
+        Span(30, 35, "TIME", "rule:time", 0.85, priority=0),  # same span twice: one is kept
     ]
     assert [(s.label, s.start_char, s.end_char) for s in resolve(spans)] == [
         ("ID", 0, 5),
         ("PRODUCT", 7, 11),
         ("LOC", 12, 20),
         ("MONEY", 21, 27),
+        ("TIME", 30, 35),
     ]
 
 
@@ -127,9 +130,13 @@ def test_a_tenant_gazetteer_marks_its_products_case_insensitively_on_word_bounda
         (
             "de",
             "Am 3. März um 14:30 Uhr, Kundennummer 4471920.",
-            {("DATE", "3. März"), ("TIME", "14:30"), ("ID", "4471920")},
+            {("DATE", "3. März"), ("TIME", "14:30 Uhr"), ("ID", "4471920")},
         ),
-        ("es", "El pago de 32,50 € vence el 15 de abril.", {("MONEY", "32,50 €"), ("DATE", "15 de abril")}),
+        (
+            "es",
+            "El pago de 32,50 € vence el 15 de abril.",
+            {("MONEY", "32,50 €"), ("DATE", "el 15 de abril")},
+        ),
         ("fr", "Rappelez-moi au 06 12 34 56 78 demain.", {("PHONE", "06 12 34 56 78"), ("DATE", "demain")}),
     ],
 )
