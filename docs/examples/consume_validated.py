@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         group_id=args.group,
         auto_offset_reset="earliest",  # a new group reads the topic from its start
         enable_auto_commit=False,  # commit after handling: at-least-once
+        session_timeout_ms=6000,  # kafka-python's defaults make joining a group take ~20 s
+        heartbeat_interval_ms=1000,
         consumer_timeout_ms=int(args.timeout_s * 1000) or float("inf"),
     )
     newest: dict[str, int] = {}  # segment -> highest version seen (keep this in your own store)

@@ -97,7 +97,7 @@ def test_a_trusted_segment_is_validated_with_labels_on_the_broker(annotate_stack
     # The example consumer for downstream teams reads it too.
     example = subprocess.run(
         [sys.executable, "docs/examples/consume_validated.py", "--bootstrap", annotate_stack.bootstrap,
-         "--group", "example-test", "--timeout-s", "20"],
+         "--group", "example-test", "--max-messages", "1", "--timeout-s", "60"],
         capture_output=True, text=True, timeout=120, check=True, cwd=REPO,
     )  # fmt: skip
     lines = [json.loads(line) for line in example.stdout.splitlines()]
