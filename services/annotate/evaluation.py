@@ -109,7 +109,9 @@ def classification_scores(labeller: Labeller, language: str) -> dict[str, dict[s
 def run_eval(
     out: Path, models_dir: Path | None = None, write_calibration: bool = True
 ) -> list[LanguageResult]:
-    settings = load_settings(AnnotateSettings, **({"models_dir": models_dir} if models_dir else {}))
+    settings = load_settings(
+        AnnotateSettings, nlp_process=False, **({"models_dir": models_dir} if models_dir else {})
+    )
     languages = sorted(
         set(classifiers.corpus_languages()) | {p.stem for p in (CORPUS / "entities").glob("*.jsonl")}
     )

@@ -10,7 +10,7 @@ throughput benchmark runs bare.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from services.annotate import classifiers
 from services.annotate.entities import Gazetteer, model_spans, resolve, rule_spans
 from services.annotate.mapping import locate_words, speaker_texts, to_entity
 from services.annotate.settings import AnnotateSettings, TenantProfile
+from services.annotate.worker import NlpWorker
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -115,16 +116,40 @@ def _scores(
     return sorted(scored, key=lambda s: -s.confidence)
 
 
+def load_precision(path: Path) -> dict[str, dict[str, float]]:
+    loaded: dict[str, dict[str, float]] = json.loads(path.read_text()) if path.is_file() else {}
+    return loaded
+
+
 class Labeller:
-    """Loads each language's pipeline on first use and keeps it for the process's life."""
+    """Loads each language's pipeline on first use and keeps it for the process's life.
+
+    With ``settings.nlp_process`` the ``nlp.pipe`` calls run in a child process (``worker``);
+    this process keeps the pipelines' labels and versions, and labels speakers' sentiment."""
 
     def __init__(self, settings: AnnotateSettings) -> None:
         self._settings = settings
         self._pipelines: dict[str, LanguagePipeline] = {}
         self._gazetteers: dict[str, Gazetteer | None] = {}
-        self._precision: dict[str, dict[str, float]] = (
-            json.loads(PRECISION_FILE.read_text()) if PRECISION_FILE.is_file() else {}
-        )
+        self._precision = load_precision(PRECISION_FILE)
+        self._worker: NlpWorker | None = None
+        if settings.nlp_process:
+            self._worker = NlpWorker(settings.model_dump_json())
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def _pipe(
+        self, lp: LanguagePipeline, texts: list[str]
+    ) -> Iterator[tuple[list[tuple[int, int, str]], Mapping[str, float]]]:
+        batch_size = self._settings.nlp_batch_size
+        if self._worker is not None:
+            yield from self._worker.pipe(lp.language, texts, batch_size)
+            return
+        for doc in lp.nlp.pipe(texts, batch_size=batch_size):
+            yield [(e.start_char, e.end_char, e.label_) for e in doc.ents], doc.cats
 
     def pipeline(self, language: str) -> LanguagePipeline:
         language = base_language(language) or "xx"
@@ -166,11 +191,8 @@ class Labeller:
         for language, indexes in by_language.items():
             lp = self.pipeline(language)
             texts = [segments[i].text for i in indexes]
-            for i, doc in zip(
-                indexes, lp.nlp.pipe(texts, batch_size=self._settings.nlp_batch_size), strict=True
-            ):
-                ents = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
-                results[i] = self._labels(lp, segments[i], tenant_ids[i], ents, doc.cats)
+            for i, (ents, cats) in zip(indexes, self._pipe(lp, texts), strict=True):
+                results[i] = self._labels(lp, segments[i], tenant_ids[i], ents, cats)
         return [r for r in results if r is not None]
 
     def _labels(

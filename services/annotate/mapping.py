@@ -75,6 +75,8 @@ def speaker_texts(
     text: str, segment: common_pb2.TranscriptSegment, located: Sequence[WordSpan]
 ) -> dict[str, str]:
     """Each speaker's words in the segment, as text, when more than one speaker spoke in it."""
+    if len({w.speaker for w in segment.words}) < 2:
+        return {}
     by_speaker: dict[str, list[str]] = {}
     for w in located:
         speaker = segment.words[w.index].speaker

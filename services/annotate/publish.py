@@ -27,7 +27,7 @@ from services.annotate.store import ReviewedLabels
 from shared.db.tables import SegmentRecord
 from shared.kafka.consumer import InvalidMessage
 from shared.kafka.outbox import Outbound
-from shared.records import save_segment_state
+from shared.records import load_records, save_segment_state
 from shared.topics import TRANSCRIPTS_ANNOTATED, TRANSCRIPTS_VALIDATED
 
 AWAITING, VALIDATED = "awaiting_label_review", "validated"
@@ -63,8 +63,8 @@ class Trusted:
         )  # fmt: skip
 
 
-def _is_new(session: Session, item: Trusted) -> bool:
-    record = session.get(SegmentRecord, item.segment.segment_id)
+def _is_new(known: dict[str, SegmentRecord | None], item: Trusted) -> bool:
+    record = known[item.segment.segment_id]
     return record is None or record.version < item.version
 
 
@@ -80,7 +80,8 @@ def _validated(
         route=item.verdict.route,
         confidence=item.verdict.confidence,
         versions=list(item.history),
-        draft=item.draft,
+        # An auto-accepted segment is its own draft: not sent twice.
+        draft=None if item.draft is item.segment else item.draft,
         provenance=provenance,
         speaker_sentiment=labels.speaker_sentiment,
         pipeline=labels.pipeline,
@@ -102,8 +103,12 @@ def _publish_validated(
     validated: transcripts_pb2.ValidatedTranscript,
     settings: AnnotateSettings,
     message_id: str,
+    known: dict[str, SegmentRecord | None] | None = None,
 ) -> Outbound:
     """Store the validated transcript and publish it, redacted when the tenant asks for it."""
+    validated.versions.append(
+        common_pb2.VersionRef(version=validated.version, kind="validated", provenance=validated.provenance)
+    )
     save_segment_state(
         session,
         segment_id=validated.segment.segment_id,
@@ -112,13 +117,12 @@ def _publish_validated(
         message=validated,
         source_message_id=message_id,
         version=validated.version,
+        known=known,
     )
-    published = transcripts_pb2.ValidatedTranscript()
-    published.CopyFrom(validated)
-    published.versions.append(
-        common_pb2.VersionRef(version=validated.version, kind="validated", provenance=validated.provenance)
-    )
+    published = validated
     if settings.profile(validated.context.tenant_id).redact:
+        published = transcripts_pb2.ValidatedTranscript()
+        published.CopyFrom(validated)
         published.segment.CopyFrom(redact(validated.segment, validated.entities))
         published.redacted = True
     return Outbound(TRANSCRIPTS_VALIDATED.name, published, key=validated.context.recording_id)
@@ -137,7 +141,8 @@ def take_trusted(
         best = newest.get(item.segment.segment_id)
         if not item.verdict.gold and (best is None or items[best].version < item.version):
             newest[item.segment.segment_id] = i
-    fresh = sorted(i for i in newest.values() if _is_new(session, items[i]))
+    known = load_records(session, newest)
+    fresh = sorted(i for i in newest.values() if _is_new(known, items[i]))
     labelled = labeller.label([items[i].segment for i in fresh], [items[i].context.tenant_id for i in fresh])
     out: list[list[Outbound]] = [[] for _ in items]
     for i, labels in zip(fresh, labelled, strict=True):
@@ -168,9 +173,10 @@ def take_trusted(
                 message=validated,
                 source_message_id=item.message_id,
                 version=item.version,
+                known=known,
             )
         else:
-            out[i].append(_publish_validated(session, validated, settings, item.message_id))
+            out[i].append(_publish_validated(session, validated, settings, item.message_id, known))
     return out
 
 

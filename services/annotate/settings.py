@@ -40,6 +40,9 @@ class AnnotateSettings(ServiceSettings):
     review_threshold: float = Field(0.5, ge=0, le=1)
     entity_review_threshold: float = Field(0.5, ge=0, le=1)
     nlp_batch_size: int = Field(64, ge=1)
+    # Run nlp.pipe in a child process (services/annotate/worker.py): the service's Kafka and
+    # outbox threads then no longer slow the labelling down by taking the GIL.
+    nlp_process: bool = True
 
     def profile(self, tenant_id: str) -> TenantProfile:
         return self.tenants.get(tenant_id) or TenantProfile()

@@ -38,7 +38,9 @@ def example_for(
         language=segment.language,
         start_s=segment.start_s,
         end_s=segment.end_s,
-        source_text=validated.draft.text,
+        source_text=validated.draft.text
+        if validated.HasField("draft")
+        else segment.text,  # auto-accepted: no draft
         target_text=segment.text,
         split=split_for(validated.context.recording_id),
         provenance=ctx.provenance(),

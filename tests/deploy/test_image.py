@@ -103,6 +103,31 @@ def test_the_image_installs_the_project_with_pip(dockerfile_stages):
     assert re.search(r'pip wheel .*\s"\.\[ml\]"(\s|$)', runs), "wheels built from the repository"
     assert re.search(r'pip install .*--no-index.*\s"voxloop\[ml\]"(\s|$)', runs)
     assert "voxloop models fetch" in runs, "the offline models are in the image"
+    assert "voxloop annotate train" in runs, "the annotation classifiers are in the image"
+
+
+def test_the_package_data_carries_every_data_file_the_services_read() -> None:
+    """The image installs a wheel, not the source tree: the corpus, the training config and the
+    calibration must be package data, or the annotate service in the image has none of them."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["*"]
+    annotate = REPO_ROOT / "services" / "annotate"
+    files = [
+        p
+        for p in annotate.rglob("*")
+        if p.is_file() and p.suffix not in {".py", ".pyc"} and "__pycache__" not in p.parts
+    ]
+    assert any(p.suffix == ".jsonl" for p in files) and any(p.suffix == ".cfg" for p in files)
+    missing = [
+        str(p.relative_to(REPO_ROOT))
+        for p in files
+        if not any(fnmatch.fnmatch(p.name, pat) for pat in patterns)
+    ]
+    assert missing == [] or missing == ["services/annotate/corpus/README.md"], missing
 
 
 def test_the_runtime_stage_matches_the_service_contract(dockerfile_stages):

@@ -51,6 +51,7 @@ def models_dir() -> Path:
 
 
 def make_settings(tmp_path: Path, db_url: str, models_dir: Path, **overrides: object) -> AnnotateSettings:
+    overrides.setdefault("nlp_process", False)  # in this process; the worker has its own test
     return load_settings(
         AnnotateSettings, data_dir=tmp_path / "data", database_url=db_url, models_dir=models_dir, **overrides
     )
@@ -259,3 +260,26 @@ def test_a_tenant_that_redacts_gets_personal_data_replaced(
     other = verdict("seg-6", tenant="globex")
     (plain,) = only(a.feed(a.on_verdict, TRANSCRIPTS_QA.name, other), TRANSCRIPTS_VALIDATED.name)
     assert not plain.redacted and "anna@example.com" in plain.segment.text  # type: ignore[attr-defined]
+
+
+def test_the_worker_process_labels_exactly_as_this_process(models_dir: Path) -> None:
+    """The service's default: nlp.pipe in a child process, fed in chunks; same labels, same order."""
+    texts = [
+        TEXT,
+        "Bonjour, je suis Marie Dubois et j'habite à Lyon.",
+        "Mein Vertrag 4471920 läuft aus.",
+    ] * 30
+    languages = ["en", "fr", "de"] * 30
+    segments = [segment(f"s{n}", t, lang) for n, (t, lang) in enumerate(zip(texts, languages, strict=True))]
+    here = Labeller(load_settings(AnnotateSettings, models_dir=models_dir, nlp_process=False))
+    child = Labeller(load_settings(AnnotateSettings, models_dir=models_dir, nlp_process=True))
+    try:
+        assert child._worker is not None
+        a, b = here.label(segments, ["acme"] * 90), child.label(segments, ["acme"] * 90)
+        assert [x.entities for x in a] == [y.entities for y in b]
+        assert [[(s.label, round(s.confidence, 5)) for s in x.sentiment] for x in a] == [
+            [(s.label, round(s.confidence, 5)) for s in y.sentiment] for y in b
+        ]
+        assert [x.intent[0].label for x in a] == [y.intent[0].label for y in b]
+    finally:
+        child.close()

@@ -32,7 +32,7 @@ def whisper_segment(
 @pytest.fixture(scope="module")
 def labeller(tmp_path_factory: pytest.TempPathFactory) -> Labeller:
     models = tmp_path_factory.mktemp("models")  # no classifiers here: entities only
-    return Labeller(AnnotateSettings(models_dir=models))
+    return Labeller(AnnotateSettings(models_dir=models, nlp_process=False))
 
 
 def by_label(entities: list[transcripts_pb2.Entity]) -> dict[str, transcripts_pb2.Entity]:
