@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
 from protos import common_pb2, transcripts_pb2
@@ -38,10 +38,10 @@ from services.annotate import classifiers
 from services.annotate.evaluation import read_entity_set
 from services.annotate.labeller import Labeller, base_language
 from services.annotate.settings import CORPUS, AnnotateSettings
-from shared.kafka import codec
 from shared.settings import load_settings
 from shared.stack import stack
-from shared.topics import TRANSCRIPTS_ANNOTATED, TRANSCRIPTS_QA
+from shared.stack.probe import publish_verdicts
+from shared.topics import TRANSCRIPTS_ANNOTATED
 
 Progress = Callable[[str], None]
 
@@ -157,20 +157,8 @@ def through_service(
     )
     reader.start()
     time.sleep(0.5)  # the reader is assigned before the first send
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     started = time.time()
-    try:
-        for message in messages:
-            message_id = codec.new_id()
-            producer.send(
-                TRANSCRIPTS_QA.name,
-                key=message.context.recording_id.encode(),
-                value=codec.encode(message),
-                headers=codec.make_headers(message, message_id, message_id, "bench"),
-            )
-        producer.flush(timeout=60)
-    finally:
-        producer.close()
+    publish_verdicts(bootstrap, messages)
     reader.join()
     if len(arrivals) < len(messages):
         raise RuntimeError(

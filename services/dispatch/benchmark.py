@@ -44,11 +44,10 @@ from services.dispatch.workload import (
     bench_verdicts,
     crew_sizes,
     make_crew,
-    publish_verdicts,
 )
 from shared.db.engine import make_engine, make_session_factory
 from shared.stack import stack
-from shared.stack.probe import Received, collect
+from shared.stack.probe import Received, collect, publish_verdicts
 from shared.topics import TRANSCRIPTS_CORRECTED
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

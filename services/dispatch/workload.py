@@ -4,15 +4,9 @@ one or two languages each."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from kafka import KafkaProducer
-
 from protos import common_pb2, transcripts_pb2
 from services.dispatch.client import DispatchClient
 from services.dispatch.simulate import Linguist, enrol
-from shared.kafka import codec
-from shared.topics import TRANSCRIPTS_QA
 
 LANGUAGES = ("en", "de", "fr")
 SEGMENTS_PER_RECORDING = 10
@@ -93,22 +87,6 @@ def bench_verdicts(run_id: str, tasks: int) -> list[transcripts_pb2.QaVerdict]:
             )
         )
     return out
-
-
-def publish_verdicts(bootstrap: str, verdicts: Sequence[transcripts_pb2.QaVerdict]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    try:
-        for verdict in verdicts:
-            message_id = codec.new_id()
-            producer.send(
-                TRANSCRIPTS_QA.name,
-                key=verdict.context.recording_id.encode(),
-                value=codec.encode(verdict),
-                headers=codec.make_headers(verdict, message_id, message_id, "bench"),
-            )
-        producer.flush(timeout=60)
-    finally:
-        producer.close()
 
 
 def scopes(people: int, minimum_cover: int) -> list[list[str]]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer
 
+from protos import transcripts_pb2
 from shared.kafka import codec
+from shared.topics import TRANSCRIPTS_QA
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,24 @@ def publish(
     finally:
         producer.close()
     return ids
+
+
+def publish_verdicts(bootstrap: str, verdicts: Sequence[transcripts_pb2.QaVerdict]) -> None:
+    """Verdicts on transcripts.qa.v1 as fast as the broker takes them, keyed by recording: the
+    benchmarks' load."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    try:
+        for verdict in verdicts:
+            message_id = codec.new_id()
+            producer.send(
+                TRANSCRIPTS_QA.name,
+                key=verdict.context.recording_id.encode(),
+                value=codec.encode(verdict),
+                headers=codec.make_headers(verdict, message_id, message_id, "bench"),
+            )
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
 
 
 def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
