@@ -118,6 +118,28 @@ def test_task_events_published_for_the_human_review_route(running_stack) -> None
     assert {"sim-reviewer", "dispatch"} <= actors and any(a.startswith("sim-annotator") for a in actors)
 
 
+# Topics off the main line: label reviews (dispatch <-> annotate).
+SIDE_TOPICS = [("dispatch", "transcripts.annotated.v1"), ("annotate", "labels.reviewed.v1")]
+
+
+@pytest.mark.parametrize(("service", "topic"), SIDE_TOPICS)
+def test_malformed_label_messages_go_to_dead_letter(running_stack, service, topic) -> None:  # type: ignore[no-untyped-def]
+    marker = f"garbage-for-{service}-{topic}".encode()
+    publish_raw(running_stack.bootstrap, topic, b"\xff\xfe" + marker, key=marker)
+    no_ids = BY_NAME[topic].message_type()
+    no_ids.context.tenant_id = "acme"
+    publish(running_stack.bootstrap, topic, [no_ids], key=marker.decode())
+    letters = collect(
+        running_stack.bootstrap,
+        [topic + ".dlq"],
+        lambda rs: sum(r.message.key == marker and r.message.service == service for r in rs) >= 2,
+        60,
+    )
+    mine = [r.message for r in letters if r.message.key == marker and r.message.service == service]
+    assert {m.error_type for m in mine} == {"decode", "validation"}
+    assert all(m.source_topic == topic for m in mine)
+
+
 @pytest.mark.parametrize("service", list(HOPS))
 def test_malformed_message_goes_to_dead_letter_and_consumer_keeps_going(running_stack, service) -> None:  # type: ignore[no-untyped-def]
     topic, _ = HOPS[service]
