@@ -47,13 +47,12 @@ def label_task_id(segment_id: str, version: int) -> str:
 def accept_annotated(
     session: Session, annotated: transcripts_pb2.AnnotatedTranscript, config: QueueConfig, trace_id: str = ""
 ) -> list[Outbound]:
-    """A label-review task for an annotation that needs one; nothing for the others, for a
-    version already tasked, or for a version older than one already tasked."""
-    if not annotated.needs_label_review:
-        return []
+    """A label-review task for an annotation that needs one; nothing for a version already
+    tasked, or for a version older than one already tasked. Either way a newer version closes
+    the waiting label reviews of older ones (its labels are the ones that count)."""
     segment, version = annotated.segment, annotated.version
     task_id = label_task_id(segment.segment_id, version)
-    if session.get(DispatchTask, task_id) is not None:
+    if annotated.needs_label_review and session.get(DispatchTask, task_id) is not None:
         return []  # the same version again (annotate republished it): already tasked
     earlier = session.scalars(
         select(DispatchTask)
@@ -76,8 +75,10 @@ def accept_annotated(
             reasons=[reason],
         )
         for old in earlier
-        if old.state in WAITING
+        if old.state in WAITING and old.base_version < version
     ]
+    if not annotated.needs_label_review:
+        return out
     task = fresh(
         **placement(annotated.context, segment, _risk_tier(session, segment.segment_id), config),
         task_id=task_id,

@@ -198,6 +198,11 @@ def test_only_annotations_needing_review_open_tasks_once_per_version(db_url: str
         d.feed_annotated(make_annotated("seg-2", TEXT, version=4))  # never seen, but older than 5
         assert [t.base_version for t in label_tasks(d, "seg-2")] == [5]
 
+        # A newer version whose labels need no review closes the waiting review of the older one.
+        d.feed_annotated(make_annotated("seg-2", TEXT, version=6, needs_label_review=False))
+        (closed,) = label_tasks(d, "seg-2")
+        assert closed.state == events_pb2.TASK_STATE_DONE and closed.reasons == ["superseded by version 6"]
+
 
 def test_annotated_message_without_its_ids_is_invalid(db_url: str, tmp_path: Path) -> None:
     with running_dispatch(db_url, tmp_path) as d:
