@@ -157,6 +157,7 @@ def demo(
                     text,
                 )
         console.print(drafts)
+        console.print(_validated_table(run.received))
         console.print(
             f"simulated linguists (client library, reference text): {work.claims} tasks claimed, "
             f"{work.submits} corrections, {work.reviews} approvals"
@@ -181,6 +182,35 @@ def demo(
     finally:
         if started_here and not keep_running:
             stack.down(home)
+
+
+def _top(scores: Any) -> str:
+    return f"{scores[0].label} {scores[0].confidence:.2f}" if scores else ""
+
+
+def _validated_table(received: list[Any]) -> Table:
+    """The newest validated transcript of each segment: who checked it, its labels."""
+    from protos import transcripts_pb2
+
+    newest: dict[str, Any] = {}
+    for v in (r.message for r in received if isinstance(r.message, transcripts_pb2.ValidatedTranscript)):
+        if v.segment.segment_id not in newest or newest[v.segment.segment_id].version < v.version:
+            newest[v.segment.segment_id] = v
+    table = Table(title="validated transcripts (annotate, transcripts.validated.v1)")
+    for col in ("segment", "route", "by", "sentiment", "intent", "entities", "text"):
+        table.add_column(col)
+    for v in sorted(newest.values(), key=lambda v: v.segment.index):
+        people = ", ".join(p for p in (v.corrected_by, v.reviewed_by, v.labels_reviewed_by) if p) or "machine"
+        table.add_row(
+            str(v.segment.index),
+            transcripts_pb2.Route.Name(v.route).removeprefix("ROUTE_").lower(),
+            people,
+            _top(v.sentiment),
+            _top(v.intent),
+            ", ".join(f"{e.label}:{e.text}" for e in v.entities),
+            v.segment.text,
+        )
+    return table
 
 
 def _speaker_turns(segment: Any) -> list[tuple[str, str]]:
