@@ -171,9 +171,8 @@ def run_benchmark(
     out: Path, work: Path, segments: int = 4000, progress: Progress = lambda _: None
 ) -> dict[str, Any]:
     settings = load_settings(AnnotateSettings, nlp_process=False)  # bare: this process
-    for language in classifiers.corpus_languages():
-        for task in classifiers.TASKS:
-            classifiers.train(language, task, settings.models_dir)
+    for _ in classifiers.train_all(settings.models_dir):  # kept when already trained
+        pass
     loads = {shape: workload(segments, min_words) for shape, min_words in SHAPES.items()}
     labeller = Labeller(settings)
     labeller.preload()

@@ -185,6 +185,15 @@ def train(
     return card, True
 
 
+def train_all(
+    models_dir: Path, languages: Sequence[str] = (), force: bool = False
+) -> Iterator[tuple[ModelCard, bool]]:
+    """Every task's classifier of these languages (default: every corpus language), one at a time."""
+    for language in languages or corpus_languages():
+        for task in TASKS:
+            yield train(language, task, models_dir, force=force)
+
+
 def load(models_dir: Path, language: str, task: Task) -> tuple[Language, ModelCard] | None:
     """The trained classifier and its card, or None when this language has none."""
     folder = model_dir(models_dir, language, task)

@@ -41,7 +41,8 @@ PERSONAL = frozenset({"PERSON", "EMAIL", "PHONE", "ID"})
 
 # Layer priorities: higher wins an overlap; equal priority: the longer span wins.
 GAZETTEER, STRICT_RULE, MODEL, LOOSE_RULE, FALLBACK_RULE = 3, 2, 1, 0, -1
-# Confidence of a rule hit: the patterns' precision on the labelled sets (results/annotate_eval.md).
+# Confidence of a rule hit: set by hand, not measured per pattern (the labelled sets score a type's
+# entities from every layer together: results/annotate_eval.json).
 RULE_CONFIDENCE = {
     "EMAIL": 0.99,
     "PHONE": 0.95,

@@ -115,9 +115,8 @@ def run_eval(
     languages = sorted(
         set(classifiers.corpus_languages()) | {p.stem for p in (CORPUS / "entities").glob("*.jsonl")}
     )
-    for language in languages:  # every classifier trained (kept when already there)
-        for task in classifiers.TASKS:
-            classifiers.train(language, task, settings.models_dir)
+    for _ in classifiers.train_all(settings.models_dir):  # kept when already trained
+        pass
     labeller = Labeller(settings)
     started = time.perf_counter()
     results = []

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import spacy
 import yaml
@@ -23,7 +24,7 @@ from services.annotate import classifiers
 from services.annotate.entities import Gazetteer, model_spans, resolve, rule_spans
 from services.annotate.mapping import locate_words, speaker_texts, to_entity
 from services.annotate.settings import AnnotateSettings, TenantProfile
-from services.annotate.worker import NlpWorker
+from services.annotate.worker import NlpWorker, Result
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -55,35 +56,63 @@ class Labels:
     classifier_version: str
     review_reasons: list[str]
 
+    def annotated(self, **fields: Any) -> transcripts_pb2.AnnotatedTranscript:
+        """These labels as the annotated message; ``fields`` add its context, segment, version."""
+        return transcripts_pb2.AnnotatedTranscript(
+            entities=self.entities,
+            sentiment=self.sentiment,
+            intent=self.intent,
+            pipeline=self.pipeline,
+            needs_label_review=bool(self.review_reasons),
+            speaker_sentiment=self.speaker_sentiment,
+            review_reasons=self.review_reasons,
+            classifier_version=self.classifier_version,
+            trained_pipeline=self.trained_pipeline,
+            **fields,
+        )
+
 
 def base_language(tag: str) -> str:
     """ "en-GB" -> "en"; an empty tag stays empty."""
     return tag.split("-")[0].split("_")[0].lower()
 
 
-def _ner_only(name: str) -> Language:
-    nlp = spacy.load(name)
-    keep = {"ner"}
-    return spacy.load(name, exclude=[n for n in nlp.component_names if n not in keep])
+def _package_meta(package: str) -> dict[str, Any]:
+    """A pipeline's meta.json (a package name or a path), without loading its weights."""
+    path = Path(package) if Path(package).exists() else spacy.util.get_package_path(package)
+    return spacy.util.get_model_meta(path)
+
+
+def _blank(language: str) -> Language:
+    try:
+        return spacy.blank(language)
+    except ImportError:  # a language spaCy cannot even tokenize: the multilingual tokenizer
+        return spacy.blank("xx")
+
+
+def configured_languages(settings: AnnotateSettings) -> list[str]:
+    """The languages loaded at start: those with a trained pipeline or trained classifiers."""
+    return sorted(set(settings.pipelines) | set(classifiers.trained_languages(settings.models_dir)))
 
 
 def build_pipeline(
-    language: str, settings: AnnotateSettings, precision: Mapping[str, Mapping[str, float]]
+    language: str,
+    settings: AnnotateSettings,
+    precision: Mapping[str, Mapping[str, float]],
+    ner: bool = True,
 ) -> LanguagePipeline:
+    """The language's pipeline; ``ner=False`` leaves the NER weights out (the process that only
+    needs the pipeline's name and the classifiers, when a worker process runs the NER)."""
     package = settings.pipelines.get(language)
     if package:
-        nlp = _ner_only(package)
-        meta = nlp.meta
-        pipeline, trained = (
-            f"{meta.get('lang', language)}_{meta.get('name', package)}-{meta.get('version', '')}",
-            True,
-        )
+        meta = _package_meta(package)
+        pipeline, trained = f"{meta['lang']}_{meta['name']}-{meta['version']}", True
     else:
-        try:
-            nlp = spacy.blank(language)
-        except ImportError:  # a language spaCy cannot even tokenize: the multilingual tokenizer
-            nlp = spacy.blank("xx")
         pipeline, trained = f"rules-only:{language}", False
+    if package and ner:  # NER alone: it does not listen to the shared tok2vec
+        nlp = spacy.load(package, exclude=[c for c in meta["components"] if c != "ner"])
+    else:
+        nlp = _blank(language)
     labels: dict[str, list[str]] = {}
     versions: list[str] = []
     sentiment: Language | None = None
@@ -141,9 +170,7 @@ class Labeller:
             self._worker.close()
             self._worker = None
 
-    def _pipe(
-        self, lp: LanguagePipeline, texts: list[str]
-    ) -> Iterator[tuple[list[tuple[int, int, str]], Mapping[str, float]]]:
+    def _pipe(self, lp: LanguagePipeline, texts: list[str]) -> Iterator[Result]:
         batch_size = self._settings.nlp_batch_size
         if self._worker is not None:
             yield from self._worker.pipe(lp.language, texts, batch_size)
@@ -154,15 +181,15 @@ class Labeller:
     def pipeline(self, language: str) -> LanguagePipeline:
         language = base_language(language) or "xx"
         if language not in self._pipelines:
-            self._pipelines[language] = build_pipeline(language, self._settings, self._precision)
+            self._pipelines[language] = build_pipeline(
+                language, self._settings, self._precision, ner=self._worker is None
+            )
             log.info("pipeline loaded", language=language, pipeline=self._pipelines[language].pipeline)
         return self._pipelines[language]
 
     def preload(self) -> None:
         """Every language with a trained pipeline or trained classifiers, loaded now."""
-        for language in sorted(
-            set(self._settings.pipelines) | set(classifiers.trained_languages(self._settings.models_dir))
-        ):
+        for language in configured_languages(self._settings):
             self.pipeline(language)
 
     def versions(self) -> str:

@@ -147,20 +147,8 @@ def take_trusted(
     out: list[list[Outbound]] = [[] for _ in items]
     for i, labels in zip(fresh, labelled, strict=True):
         item = items[i]
-        annotated = transcripts_pb2.AnnotatedTranscript(
-            context=item.context,
-            segment=item.segment,
-            entities=labels.entities,
-            sentiment=labels.sentiment,
-            intent=labels.intent,
-            pipeline=labels.pipeline,
-            needs_label_review=bool(labels.review_reasons),
-            version=item.version,
-            provenance=provenance,
-            speaker_sentiment=labels.speaker_sentiment,
-            review_reasons=labels.review_reasons,
-            classifier_version=labels.classifier_version,
-            trained_pipeline=labels.trained_pipeline,
+        annotated = labels.annotated(
+            context=item.context, segment=item.segment, version=item.version, provenance=provenance
         )
         out[i].append(Outbound(TRANSCRIPTS_ANNOTATED.name, annotated, key=item.context.recording_id))
         validated = _validated(item, labels, provenance)

@@ -34,19 +34,8 @@ class AnnotateServicer(annotate_pb2_grpc.AnnotateServiceServicer):
                 f"segment.text has {len(segment.text)} characters; at most {MAX_TEXT_CHARS} in one call",
             )
         labels = self._labeller.label([segment], [request.tenant_id])[0]
-        return transcripts_pb2.AnnotatedTranscript(
-            segment=segment,
-            entities=labels.entities,
-            sentiment=labels.sentiment,
-            intent=labels.intent,
-            pipeline=labels.pipeline,
-            needs_label_review=bool(labels.review_reasons),
-            provenance=self._ctx.provenance(model_name="spacy", model_version=self._labeller.versions()),
-            speaker_sentiment=labels.speaker_sentiment,
-            review_reasons=labels.review_reasons,
-            classifier_version=labels.classifier_version,
-            trained_pipeline=labels.trained_pipeline,
-        )
+        provenance = self._ctx.provenance(model_name="spacy", model_version=self._labeller.versions())
+        return labels.annotated(segment=segment, provenance=provenance)
 
     def GetAnnotation(
         self, request: annotate_pb2.GetAnnotationRequest, context: grpc.ServicerContext

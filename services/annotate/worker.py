@@ -11,28 +11,27 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-Result = tuple[list[tuple[int, int, str]], dict[str, float]]  # entities (start, end, label), cats
+Result = tuple[list[tuple[int, int, str]], Mapping[str, float]]  # entities (start, end, label), cats
 CHUNK = 32  # texts per request
 
 
 def _serve(settings_json: str, requests: Any, results: Any) -> None:
-    from services.annotate import classifiers
-    from services.annotate.labeller import PRECISION_FILE, build_pipeline, load_precision
+    from services.annotate.labeller import build_pipeline, configured_languages
     from services.annotate.settings import AnnotateSettings
 
     settings = AnnotateSettings.model_validate_json(settings_json)
-    precision = load_precision(PRECISION_FILE)
-    preload = set(settings.pipelines) | set(classifiers.trained_languages(settings.models_dir))
-    pipelines = {language: build_pipeline(language, settings, precision).nlp for language in sorted(preload)}
+    pipelines = {
+        language: build_pipeline(language, settings, {}).nlp for language in configured_languages(settings)
+    }
     results.put(("ready", None))
     while (request := requests.get()) is not None:
         language, texts, batch_size = request
         try:
             if language not in pipelines:
-                pipelines[language] = build_pipeline(language, settings, precision).nlp
+                pipelines[language] = build_pipeline(language, settings, {}).nlp
             docs = pipelines[language].pipe(texts, batch_size=batch_size)
             out = [([(e.start_char, e.end_char, e.label_) for e in d.ents], dict(d.cats)) for d in docs]
             results.put(("ok", out))

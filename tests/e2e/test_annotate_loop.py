@@ -33,10 +33,7 @@ TEXT = "This is unacceptable, my order 48213 never arrived in Boston and Anna Sm
 
 @pytest.fixture(scope="module")
 def annotate_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
-    models = load_settings(AnnotateSettings).models_dir
-    for language in classifiers.corpus_languages():
-        for task in classifiers.TASKS:
-            classifiers.train(language, task, models)
+    list(classifiers.train_all(load_settings(AnnotateSettings).models_dir))
     home = tmp_path_factory.mktemp("stack")
     env = {  # tenant "careful" has every label checked by a person; the others none
         "ANNOTATE_REVIEW_THRESHOLD": "0",

@@ -44,9 +44,7 @@ TEXT = (
 def models_dir() -> Path:
     """The shipped corpus's classifiers, trained once into the models home (kept when present)."""
     home = load_settings(AnnotateSettings).models_dir
-    for language in ("en", "fr"):
-        for task in classifiers.TASKS:
-            classifiers.train(language, task, home)
+    list(classifiers.train_all(home, ["en", "fr"]))
     return home
 
 
