@@ -22,20 +22,45 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from protos import events_pb2 as protos_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/feedback.proto\x12\nvoxloop.v1\x1a\x13protos/events.proto\"\'\n\x11GetExampleRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"^\n\x14\x45xportDatasetRequest\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.voxloop.v1.ExampleKind\x12\x10\n\x08language\x18\x02 \x01(\t\x12\r\n\x05split\x18\x03 \x01(\t2\xad\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12H\n\nGetExample\x12\x1d.voxloop.v1.GetExampleRequest\x1a\x1b.voxloop.v1.TrainingExample\x12P\n\rExportDataset\x12 .voxloop.v1.ExportDatasetRequest\x1a\x1b.voxloop.v1.TrainingExample0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/feedback.proto\x12\nvoxloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13protos/events.proto\"\'\n\x11GetExampleRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"^\n\x14\x45xportDatasetRequest\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.voxloop.v1.ExampleKind\x12\x10\n\x08language\x18\x02 \x01(\t\x12\r\n\x05split\x18\x03 \x01(\t\"7\n\x15\x43reateSnapshotRequest\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"d\n\x0cSplitSummary\x12\r\n\x05split\x18\x01 \x01(\t\x12\x10\n\x08\x65xamples\x18\x02 \x01(\x05\x12\r\n\x05hours\x18\x03 \x01(\x01\x12\x12\n\nrecordings\x18\x04 \x01(\x05\x12\x10\n\x08speakers\x18\x05 \x01(\x05\"\x8c\x02\n\x0f\x44\x61tasetSnapshot\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08language\x18\x03 \x01(\t\x12(\n\x06splits\x18\x04 \x03(\x0b\x32\x18.voxloop.v1.SplitSummary\x12\x10\n\x08\x65xamples\x18\x05 \x01(\x05\x12\x1a\n\x12\x64uplicates_dropped\x18\x06 \x01(\x05\x12\x1a\n\x12protected_examples\x18\x07 \x01(\x05\x12\x0c\n\x04path\x18\x08 \x01(\t\x12\x0c\n\x04note\x18\t \x01(\t\x12\x12\n\ncreated_by\x18\n \x01(\t\"\x16\n\x14ListSnapshotsRequest\"G\n\x15ListSnapshotsResponse\x12.\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1b.voxloop.v1.DatasetSnapshot\"=\n\x15\x45xportSnapshotRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12\x0f\n\x07\x66ormats\x18\x02 \x03(\t\"=\n\x0e\x45xportedFormat\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x66iles\x18\x03 \x01(\x05\"Z\n\x16\x45xportSnapshotResponse\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12+\n\x07\x65xports\x18\x02 \x03(\x0b\x32\x1a.voxloop.v1.ExportedFormat\"\xca\x01\n\x13VocabularyCandidate\x12\x0f\n\x07term_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\t\x12\x13\n\x0boccurrences\x18\x05 \x01(\x05\x12\x12\n\nrecordings\x18\x06 \x01(\x05\x12\r\n\x05state\x18\x07 \x01(\t\x12\x13\n\x0breviewed_by\x18\x08 \x01(\t\x12\x10\n\x08\x65xamples\x18\t \x03(\t\x12\x13\n\x0bmistaken_as\x18\n \x01(\t\"6\n\x15ListVocabularyRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\"H\n\x16ListVocabularyResponse\x12.\n\x05terms\x18\x01 \x03(\x0b\x32\x1f.voxloop.v1.VocabularyCandidate\"5\n\x11ReviewTermRequest\x12\x0f\n\x07term_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x32\xd5\x04\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12H\n\nGetExample\x12\x1d.voxloop.v1.GetExampleRequest\x1a\x1b.voxloop.v1.TrainingExample\x12P\n\rExportDataset\x12 .voxloop.v1.ExportDatasetRequest\x1a\x1b.voxloop.v1.TrainingExample0\x01\x12P\n\x0e\x43reateSnapshot\x12!.voxloop.v1.CreateSnapshotRequest\x1a\x1b.voxloop.v1.DatasetSnapshot\x12T\n\rListSnapshots\x12 .voxloop.v1.ListSnapshotsRequest\x1a!.voxloop.v1.ListSnapshotsResponse\x12W\n\x0e\x45xportSnapshot\x12!.voxloop.v1.ExportSnapshotRequest\x1a\".voxloop.v1.ExportSnapshotResponse\x12W\n\x0eListVocabulary\x12!.voxloop.v1.ListVocabularyRequest\x1a\".voxloop.v1.ListVocabularyResponse\x12L\n\nReviewTerm\x12\x1d.voxloop.v1.ReviewTermRequest\x1a\x1f.voxloop.v1.VocabularyCandidateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.feedback_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETEXAMPLEREQUEST']._serialized_start=58
-  _globals['_GETEXAMPLEREQUEST']._serialized_end=97
-  _globals['_EXPORTDATASETREQUEST']._serialized_start=99
-  _globals['_EXPORTDATASETREQUEST']._serialized_end=193
-  _globals['_FEEDBACKSERVICE']._serialized_start=196
-  _globals['_FEEDBACKSERVICE']._serialized_end=369
+  _globals['_GETEXAMPLEREQUEST']._serialized_start=91
+  _globals['_GETEXAMPLEREQUEST']._serialized_end=130
+  _globals['_EXPORTDATASETREQUEST']._serialized_start=132
+  _globals['_EXPORTDATASETREQUEST']._serialized_end=226
+  _globals['_CREATESNAPSHOTREQUEST']._serialized_start=228
+  _globals['_CREATESNAPSHOTREQUEST']._serialized_end=283
+  _globals['_SPLITSUMMARY']._serialized_start=285
+  _globals['_SPLITSUMMARY']._serialized_end=385
+  _globals['_DATASETSNAPSHOT']._serialized_start=388
+  _globals['_DATASETSNAPSHOT']._serialized_end=656
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=658
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=680
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=682
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=753
+  _globals['_EXPORTSNAPSHOTREQUEST']._serialized_start=755
+  _globals['_EXPORTSNAPSHOTREQUEST']._serialized_end=816
+  _globals['_EXPORTEDFORMAT']._serialized_start=818
+  _globals['_EXPORTEDFORMAT']._serialized_end=879
+  _globals['_EXPORTSNAPSHOTRESPONSE']._serialized_start=881
+  _globals['_EXPORTSNAPSHOTRESPONSE']._serialized_end=971
+  _globals['_VOCABULARYCANDIDATE']._serialized_start=974
+  _globals['_VOCABULARYCANDIDATE']._serialized_end=1176
+  _globals['_LISTVOCABULARYREQUEST']._serialized_start=1178
+  _globals['_LISTVOCABULARYREQUEST']._serialized_end=1232
+  _globals['_LISTVOCABULARYRESPONSE']._serialized_start=1234
+  _globals['_LISTVOCABULARYRESPONSE']._serialized_end=1306
+  _globals['_REVIEWTERMREQUEST']._serialized_start=1308
+  _globals['_REVIEWTERMREQUEST']._serialized_end=1361
+  _globals['_FEEDBACKSERVICE']._serialized_start=1364
+  _globals['_FEEDBACKSERVICE']._serialized_end=1961
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,31 @@ class FeedbackServiceStub:
                 request_serializer=protos_dot_feedback__pb2.ExportDatasetRequest.SerializeToString,
                 response_deserializer=protos_dot_events__pb2.TrainingExample.FromString,
                 _registered_method=True)
+        self.CreateSnapshot = channel.unary_unary(
+                '/voxloop.v1.FeedbackService/CreateSnapshot',
+                request_serializer=protos_dot_feedback__pb2.CreateSnapshotRequest.SerializeToString,
+                response_deserializer=protos_dot_feedback__pb2.DatasetSnapshot.FromString,
+                _registered_method=True)
+        self.ListSnapshots = channel.unary_unary(
+                '/voxloop.v1.FeedbackService/ListSnapshots',
+                request_serializer=protos_dot_feedback__pb2.ListSnapshotsRequest.SerializeToString,
+                response_deserializer=protos_dot_feedback__pb2.ListSnapshotsResponse.FromString,
+                _registered_method=True)
+        self.ExportSnapshot = channel.unary_unary(
+                '/voxloop.v1.FeedbackService/ExportSnapshot',
+                request_serializer=protos_dot_feedback__pb2.ExportSnapshotRequest.SerializeToString,
+                response_deserializer=protos_dot_feedback__pb2.ExportSnapshotResponse.FromString,
+                _registered_method=True)
+        self.ListVocabulary = channel.unary_unary(
+                '/voxloop.v1.FeedbackService/ListVocabulary',
+                request_serializer=protos_dot_feedback__pb2.ListVocabularyRequest.SerializeToString,
+                response_deserializer=protos_dot_feedback__pb2.ListVocabularyResponse.FromString,
+                _registered_method=True)
+        self.ReviewTerm = channel.unary_unary(
+                '/voxloop.v1.FeedbackService/ReviewTerm',
+                request_serializer=protos_dot_feedback__pb2.ReviewTermRequest.SerializeToString,
+                response_deserializer=protos_dot_feedback__pb2.VocabularyCandidate.FromString,
+                _registered_method=True)
 
 
 class FeedbackServiceServicer:
@@ -62,6 +87,39 @@ class FeedbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSnapshot(self, request, context):
+        """Freeze the examples kept so far into a versioned snapshot with speaker-disjoint splits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshots(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportSnapshot(self, request, context):
+        """Write a snapshot in the formats ML teams use (docs/datasets.md lists them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVocabulary(self, request, context):
+        """Terms mined from corrections, and the review that activates them as ASR hotwords.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewTerm(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +132,31 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     servicer.ExportDataset,
                     request_deserializer=protos_dot_feedback__pb2.ExportDatasetRequest.FromString,
                     response_serializer=protos_dot_events__pb2.TrainingExample.SerializeToString,
+            ),
+            'CreateSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSnapshot,
+                    request_deserializer=protos_dot_feedback__pb2.CreateSnapshotRequest.FromString,
+                    response_serializer=protos_dot_feedback__pb2.DatasetSnapshot.SerializeToString,
+            ),
+            'ListSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshots,
+                    request_deserializer=protos_dot_feedback__pb2.ListSnapshotsRequest.FromString,
+                    response_serializer=protos_dot_feedback__pb2.ListSnapshotsResponse.SerializeToString,
+            ),
+            'ExportSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportSnapshot,
+                    request_deserializer=protos_dot_feedback__pb2.ExportSnapshotRequest.FromString,
+                    response_serializer=protos_dot_feedback__pb2.ExportSnapshotResponse.SerializeToString,
+            ),
+            'ListVocabulary': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVocabulary,
+                    request_deserializer=protos_dot_feedback__pb2.ListVocabularyRequest.FromString,
+                    response_serializer=protos_dot_feedback__pb2.ListVocabularyResponse.SerializeToString,
+            ),
+            'ReviewTerm': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewTerm,
+                    request_deserializer=protos_dot_feedback__pb2.ReviewTermRequest.FromString,
+                    response_serializer=protos_dot_feedback__pb2.VocabularyCandidate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +213,141 @@ class FeedbackService:
             '/voxloop.v1.FeedbackService/ExportDataset',
             protos_dot_feedback__pb2.ExportDatasetRequest.SerializeToString,
             protos_dot_events__pb2.TrainingExample.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.FeedbackService/CreateSnapshot',
+            protos_dot_feedback__pb2.CreateSnapshotRequest.SerializeToString,
+            protos_dot_feedback__pb2.DatasetSnapshot.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.FeedbackService/ListSnapshots',
+            protos_dot_feedback__pb2.ListSnapshotsRequest.SerializeToString,
+            protos_dot_feedback__pb2.ListSnapshotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.FeedbackService/ExportSnapshot',
+            protos_dot_feedback__pb2.ExportSnapshotRequest.SerializeToString,
+            protos_dot_feedback__pb2.ExportSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVocabulary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.FeedbackService/ListVocabulary',
+            protos_dot_feedback__pb2.ListVocabularyRequest.SerializeToString,
+            protos_dot_feedback__pb2.ListVocabularyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewTerm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxloop.v1.FeedbackService/ReviewTerm',
+            protos_dot_feedback__pb2.ReviewTermRequest.SerializeToString,
+            protos_dot_feedback__pb2.VocabularyCandidate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -615,6 +615,8 @@ class ValidatedTranscript(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     SPLIT_OF_FIELD_NUMBER: _builtins.int
     MERGED_SEGMENT_IDS_FIELD_NUMBER: _builtins.int
+    AUDIO_FIELD_NUMBER: _builtins.int
+    AUDIO_START_S_FIELD_NUMBER: _builtins.int
     route: Global___Route.ValueType
     """how the segment got here (auto-accepted or human-reviewed)"""
     confidence: _builtins.float
@@ -635,6 +637,8 @@ class ValidatedTranscript(_message.Message):
     """the transcript version published; a consumer keeps the highest"""
     split_of: _builtins.str
     """as in CorrectedTranscript"""
+    audio_start_s: _builtins.float
+    """recording time of that audio's first sample"""
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
@@ -659,6 +663,10 @@ class ValidatedTranscript(_message.Message):
     def quality_reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def merged_segment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def audio(self) -> _common_pb2.AudioRef:
+        """the audio the segment was transcribed from (16 kHz mono)"""
+
     def __init__(
         self,
         *,
@@ -686,10 +694,12 @@ class ValidatedTranscript(_message.Message):
         version: _builtins.int = ...,
         split_of: _builtins.str = ...,
         merged_segment_ids: _abc.Iterable[_builtins.str] | None = ...,
+        audio: _common_pb2.AudioRef | None = ...,
+        audio_start_s: _builtins.float = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "draft", b"draft", "provenance", b"provenance", "segment", b"segment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "draft", b"draft", "provenance", b"provenance", "segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "context", b"context", "corrected_by", b"corrected_by", "draft", b"draft", "entities", b"entities", "intent", b"intent", "labels_reviewed", b"labels_reviewed", "labels_reviewed_by", b"labels_reviewed_by", "merged_segment_ids", b"merged_segment_ids", "pipeline", b"pipeline", "policy_version", b"policy_version", "provenance", b"provenance", "quality_reasons", b"quality_reasons", "redacted", b"redacted", "reviewed_by", b"reviewed_by", "risk_tier", b"risk_tier", "route", b"route", "segment", b"segment", "sentiment", b"sentiment", "speaker_sentiment", b"speaker_sentiment", "split_of", b"split_of", "trained_pipeline", b"trained_pipeline", "version", b"version", "versions", b"versions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "audio_start_s", b"audio_start_s", "confidence", b"confidence", "context", b"context", "corrected_by", b"corrected_by", "draft", b"draft", "entities", b"entities", "intent", b"intent", "labels_reviewed", b"labels_reviewed", "labels_reviewed_by", b"labels_reviewed_by", "merged_segment_ids", b"merged_segment_ids", "pipeline", b"pipeline", "policy_version", b"policy_version", "provenance", b"provenance", "quality_reasons", b"quality_reasons", "redacted", b"redacted", "reviewed_by", b"reviewed_by", "risk_tier", b"risk_tier", "route", b"route", "segment", b"segment", "sentiment", b"sentiment", "speaker_sentiment", b"speaker_sentiment", "split_of", b"split_of", "trained_pipeline", b"trained_pipeline", "version", b"version", "versions", b"versions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

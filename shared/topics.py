@@ -33,6 +33,9 @@ LABELS_REVIEWED = Topic("labels.reviewed.v1", transcripts_pb2.LabelReview)
 TASKS_EVENTS = Topic("tasks.events.v1", events_pb2.TaskEvent)
 TRAINING_EXAMPLES = Topic("training.examples.v1", events_pb2.TrainingExample)
 QUALITY_ALERTS = Topic("quality.alerts.v1", events_pb2.QualityAlert)
+ASR_VOCABULARY = Topic("asr.vocabulary.v1", events_pb2.VocabularyUpdate)
+MODELS_PROMOTED = Topic("models.promoted.v1", events_pb2.ModelPromotion)
+TRAINING_RETRAIN = Topic("training.retrain.v1", events_pb2.RetrainingRequest)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     AUDIO_CHUNKS,
@@ -47,6 +50,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     TASKS_EVENTS,
     TRAINING_EXAMPLES,
     QUALITY_ALERTS,
+    ASR_VOCABULARY,
+    MODELS_PROMOTED,
+    TRAINING_RETRAIN,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 

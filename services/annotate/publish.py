@@ -94,6 +94,9 @@ def _validated(
         version=item.version,
         split_of=item.split_of,
         merged_segment_ids=item.merged_segment_ids,
+        # The draft's audio: a split or merged correction keeps the audio it was cut from.
+        audio=item.verdict.draft.audio,
+        audio_start_s=item.verdict.draft.segment.start_s,
     )
     return validated
 

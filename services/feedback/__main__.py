@@ -1,5 +1,7 @@
 """python -m services.feedback"""
 
+from pathlib import Path
+
 from protos import feedback_pb2, feedback_pb2_grpc
 from services.feedback.handler import make_handler
 from services.feedback.servicer import FeedbackServicer
@@ -8,6 +10,8 @@ from shared.grpc.server import GrpcService
 from shared.kafka.consumer import Subscription
 from shared.service import ServiceDefinition, main
 from shared.topics import TRANSCRIPTS_VALIDATED
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(settings: FeedbackSettings) -> ServiceDefinition:
@@ -22,6 +26,7 @@ def build(settings: FeedbackSettings) -> ServiceDefinition:
                 feedback_pb2_grpc.add_FeedbackServiceServicer_to_server,
             )
         ],
+        migrations=[MIGRATIONS],
     )
 
 

@@ -1,57 +1,57 @@
-"""Topic transcripts.validated.v1 -> training.examples.v1.
-
-PLACEHOLDER until the feedback issue: one ASR example per validated segment (draft text as
-source, validated text as target) with a stable split; no datasets or retraining yet.
-What is real already: validation, the hop's state, publishing through the outbox.
-"""
+"""Topic transcripts.validated.v1 -> training.examples.v1, and the example kept for snapshots,
+vocabulary mining and retraining. A lower or equal version than the one kept is ignored."""
 
 from __future__ import annotations
 
-import hashlib
+import time
 
 from sqlalchemy.orm import Session
 
 from protos import events_pb2, transcripts_pb2
-from shared.kafka.consumer import Handler, Inbound, require
+from services.feedback.examples import example_for, top_label
+from services.feedback.store import ExampleRow
+from shared.kafka.consumer import Handler, Inbound
 from shared.kafka.outbox import Outbound
 from shared.records import record_and_publish
 from shared.service import ServiceContext
 from shared.topics import TRAINING_EXAMPLES
 
 
-def split_for(recording_id: str) -> str:
-    """Whole recordings go to one split, so no speaker leaks from train into test."""
-    bucket = int(hashlib.sha256(recording_id.encode()).hexdigest()[:8], 16) % 100
-    return "test" if bucket < 10 else "dev" if bucket < 20 else "train"
-
-
-def example_for(
-    ctx: ServiceContext, validated: transcripts_pb2.ValidatedTranscript
-) -> events_pb2.TrainingExample:
-    require(validated, "segment.segment_id", "context.recording_id")
-    segment = validated.segment
-    return events_pb2.TrainingExample(
-        example_id=f"asr:{segment.segment_id}",
-        kind=events_pb2.EXAMPLE_KIND_ASR,
-        context=validated.context,
-        segment_id=segment.segment_id,
-        language=segment.language,
-        start_s=segment.start_s,
-        end_s=segment.end_s,
-        source_text=validated.draft.text
-        if validated.HasField("draft")
-        else segment.text,  # auto-accepted: no draft
-        target_text=segment.text,
-        split=split_for(validated.context.recording_id),
-        provenance=ctx.provenance(),
-    )
+def keep_example(session: Session, example: events_pb2.TrainingExample) -> bool:
+    """Insert or replace the segment's example; False when a newer version is already kept."""
+    row = session.get(ExampleRow, example.segment_id)
+    if row is not None and row.version >= example.version:
+        return False
+    if row is None:
+        row = ExampleRow(segment_id=example.segment_id)
+        session.add(row)
+    row.version = example.version
+    row.recording_id = example.context.recording_id
+    row.tenant_id = example.tenant_id
+    row.domain = example.domain
+    row.language = example.language
+    row.speaker_id = example.speaker_id
+    row.duration_s = max(example.end_s - example.start_s, 0.0)
+    row.draft_text = example.source_text
+    row.text = example.target_text
+    row.corrected = example.quality.corrected
+    row.labels_reviewed = example.labels_reviewed
+    row.sentiment = top_label(example.sentiment)
+    row.intent = top_label(example.intent)
+    row.gold = example.gold
+    row.evaluation = example.evaluation
+    row.at = time.time()
+    row.payload = example.SerializeToString()
+    return True
 
 
 def make_handler(ctx: ServiceContext) -> Handler:
     def handle_validated(
         session: Session, inbound: Inbound[transcripts_pb2.ValidatedTranscript]
     ) -> list[Outbound]:
-        example = example_for(ctx, inbound.message)
+        example = example_for(inbound.message, ctx.provenance())
+        if not keep_example(session, example):
+            return []
         return [
             record_and_publish(
                 session,
@@ -61,6 +61,7 @@ def make_handler(ctx: ServiceContext) -> Handler:
                 state="exported",
                 message=example,
                 source_message_id=inbound.message_id,
+                version=example.version,
             )
         ]
 

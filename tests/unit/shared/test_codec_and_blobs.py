@@ -32,7 +32,7 @@ def test_decode_errors_say_what_was_wrong() -> None:
 
 def test_every_topic_has_a_dead_letter_topic_and_type() -> None:
     names = all_topic_names()
-    assert len(names) == 2 * len(ALL_TOPICS) == 24
+    assert len(names) == 2 * len(ALL_TOPICS) == 30
     assert message_type_for("transcripts.validated.v1.dlq").DESCRIPTOR.name == "DeadLetter"
     with pytest.raises(KeyError, match="unknown topic"):
         message_type_for("nope.v1")
