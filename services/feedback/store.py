@@ -61,3 +61,16 @@ class SnapshotMember(Base):
     segment_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     split: Mapped[str] = mapped_column(String(16))
+
+
+class RetrainRequestRow(Base):
+    __tablename__ = "feedback_retrain_requests"
+
+    request_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16), default="")
+    snapshot_id: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(64))
+    corrected_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[float] = mapped_column(Float, index=True)

@@ -1,4 +1,4 @@
-"""Feedback: training examples, dataset snapshots and their members.
+"""Feedback: training examples, dataset snapshots and their members, ASR retraining requests.
 
 Revision ID: 0601_feedback
 Revises:
@@ -53,9 +53,21 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("split", sa.String(16), nullable=False),
     )
+    op.create_table(
+        "feedback_retrain_requests",
+        sa.Column("request_id", sa.String(100), primary_key=True),
+        sa.Column("model", sa.String(64), nullable=False),
+        sa.Column("language", sa.String(16), nullable=False),
+        sa.Column("snapshot_id", sa.String(100), nullable=False),
+        sa.Column("reason", sa.String(64), nullable=False),
+        sa.Column("corrected_hours", sa.Float(), nullable=False),
+        sa.Column("evidence", sa.Text(), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False, index=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("feedback_retrain_requests")
     op.drop_table("feedback_snapshot_members")
     op.drop_table("feedback_snapshots")
     op.drop_table("feedback_examples")
