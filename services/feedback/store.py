@@ -61,6 +61,12 @@ class SnapshotMember(Base):
     segment_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     split: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the example as frozen: snapshots never change
+
+    def example(self) -> events_pb2.TrainingExample:
+        message = events_pb2.TrainingExample()
+        message.ParseFromString(self.payload)
+        return message
 
 
 class RetrainRequestRow(Base):

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("segment_id", sa.String(200), primary_key=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("split", sa.String(16), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
     )
     op.create_table(
         "feedback_retrain_requests",
