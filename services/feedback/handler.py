@@ -1,14 +1,19 @@
 """Topic transcripts.validated.v1 -> training.examples.v1, and the example kept for snapshots,
-vocabulary mining and retraining. A lower or equal version than the one kept is ignored."""
+vocabulary mining and retraining (a lower or equal version than the one kept is ignored);
+topic quality.alerts.v1 (drift) -> training.retrain.v1; the loop that looks for enough new
+material on a timer."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
 from protos import events_pb2, transcripts_pb2
+from services.feedback import asr_retraining
 from services.feedback.examples import example_for, top_label
+from services.feedback.settings import FeedbackSettings
 from services.feedback.store import ExampleRow
 from shared.kafka.consumer import Handler, Inbound
 from shared.kafka.outbox import Outbound
@@ -45,7 +50,7 @@ def keep_example(session: Session, example: events_pb2.TrainingExample) -> bool:
     return True
 
 
-def make_handler(ctx: ServiceContext) -> Handler:
+def make_handler(ctx: ServiceContext, settings: FeedbackSettings) -> Handler:
     def handle_validated(
         session: Session, inbound: Inbound[transcripts_pb2.ValidatedTranscript]
     ) -> list[Outbound]:
@@ -66,3 +71,28 @@ def make_handler(ctx: ServiceContext) -> Handler:
         ]
 
     return handle_validated
+
+
+def make_alert_handler(ctx: ServiceContext, settings: FeedbackSettings) -> Handler:
+    def handle_alert(session: Session, inbound: Inbound[events_pb2.QualityAlert]) -> list[Outbound]:
+        return asr_retraining.on_drift(
+            session,
+            inbound.message,
+            settings.resolved_datasets_dir,
+            settings.asr_retrain_hours,
+            ctx.provenance(),
+        )
+
+    return handle_alert
+
+
+def make_loop(ctx: ServiceContext, settings: FeedbackSettings) -> Callable[[], None]:
+    """One pass: enough corrected speech for an ASR retraining request?"""
+
+    def loop() -> None:
+        with ctx.unit_of_work() as (session, outbound):
+            outbound += asr_retraining.check_corrected_hours(
+                session, settings.resolved_datasets_dir, settings.asr_retrain_hours, ctx.provenance()
+            )
+
+    return loop
