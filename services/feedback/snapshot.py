@@ -119,8 +119,9 @@ def assign_splits(
 ) -> dict[str, str]:
     """segment_id -> split. No speaker and no recording is in two splits; a group with gold or
     evaluation material goes to test; a group with a recording an earlier snapshot split keeps
-    that split (the most protected of them); the others fill the splits by speech duration,
-    in an order fixed by a hash of the group, towards ``SPLIT_SHARES``."""
+    that split (the most protected of them); the others, in an order fixed by a hash of the group,
+    first fill any empty split (train, test, dev), then go where speech is most short of
+    ``SPLIT_SHARES``."""
     previous = previous or {}
     groups = _Groups()
     for c in candidates:
@@ -144,7 +145,9 @@ def assign_splits(
     for root in sorted(free, key=lambda r: _stable_hash(min(c.recording_id for c in members[r]))):
         total = sum(seconds.values()) + sum(c.duration_s for c in members[root])
         deficit = {s: SPLIT_SHARES[s] * total - seconds[s] for s in SPLITS}
-        split = max(SPLITS, key=lambda s: (deficit[s], -PROTECTION[s]))
+        # A small dataset still gets a test and a dev split: an empty split is filled first.
+        empty = [s for s in ("train", "test", "dev") if seconds[s] == 0]
+        split = empty[0] if empty else max(SPLITS, key=lambda s: (deficit[s], -PROTECTION[s]))
         split_of_group[root] = split
         seconds[split] += sum(c.duration_s for c in members[root])
     return {c.segment_id: split_of_group[root] for root, group in members.items() for c in group}
