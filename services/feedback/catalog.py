@@ -179,7 +179,11 @@ def create_snapshot(
     session.add(row)
     session.add_all(
         SnapshotMember(
-            snapshot_id=snapshot_id, segment_id=m.example.segment_id, version=m.example.version, split=m.split
+            snapshot_id=snapshot_id,
+            segment_id=m.example.segment_id,
+            version=m.example.version,
+            split=m.split,
+            payload=m.example.SerializeToString(),
         )
         for m in members
     )
