@@ -123,8 +123,19 @@ def demo(
     broker_port: Annotated[int, typer.Option(help="Kafka listener port.")] = 9092,
     keep_running: Annotated[bool, typer.Option(help="Leave the stack up afterwards.")] = False,
 ) -> None:
-    """Start the stack (if needed), stream a real two-speaker recording, show its draft and trace."""
-    from shared.stack.demo import linguist_crew, reference_answer, run_demo, sample_reference, trace_hops
+    """Start the stack (if needed), stream three real calls (English, French, Spanish) through all
+    six services with simulated linguists, then snapshot and export the dataset they made."""
+    from shared.stack.demo import linguist_crew, reference_answers, run_demo, trace_hops
+    from shared.stack.demo_report import (
+        DemoProgress,
+        dataset_table,
+        drafts_table,
+        make_dataset,
+        summarise,
+        summary_table,
+        validated_table,
+    )
+    from shared.stack.recordings import demo_recordings
 
     state = StackState.load(home.resolve())
     started_here = state is None
@@ -133,95 +144,49 @@ def demo(
     assert state is not None
     try:
         ports = {p.name: p.grpc_port for p in state.services}
-        crew = linguist_crew(
-            f"127.0.0.1:{ports['dispatch']}",
-            stack.admin_token(home.resolve()),
-            reference_answer(sample_reference()),
+        token = stack.admin_token(home.resolve())
+        with console.status("synthesising the French and Spanish calls (espeak-ng)..."):
+            recordings = demo_recordings()
+        crew = linguist_crew(f"127.0.0.1:{ports['dispatch']}", token, reference_answers(recordings))
+        console.print(
+            "streaming "
+            + ", ".join(f"{r.name} ({r.language}, {r.duration_s:.0f} s)" for r in recordings)
+            + " in 0.5 s chunks; simulated linguists correct what the quality gate sends to people"
         )
-        with (
-            crew as work,
-            console.status("streaming pyannote's 30 s sample in 0.5 s chunks, following it..."),
-        ):
-            run = run_demo(state.bootstrap)
-        drafts = Table(title=f"stream {run.stream_id}: the draft transcript (asr, transcripts.draft.v1)")
-        for col in ("segment", "time", "speaker", "language", "text"):
-            drafts.add_column(col)
-        for draft in run.drafts:
-            seg = draft.segment
-            for speaker, text in _speaker_turns(seg):
-                drafts.add_row(
-                    str(seg.index),
-                    f"{seg.start_s:5.1f}-{seg.end_s:5.1f}",
-                    speaker,
-                    f"{seg.language} ({seg.language_probability:.2f})",
-                    text,
-                )
-        console.print(drafts)
-        console.print(_validated_table(run.received))
+        with crew as work, DemoProgress(recordings) as progress:
+            run = run_demo(state.bootstrap, recordings, on_update=progress.update)
+        console.print(drafts_table(run))
+        console.print(validated_table(run))
         console.print(
             f"simulated linguists (client library, reference text): {work.claims} tasks claimed, "
-            f"{work.submits} corrections, {work.reviews} approvals"
+            f"{work.submits} corrections, {work.reviews} approvals, {work.labels} label reviews"
         )
+        with console.status("freezing a dataset snapshot and exporting it in every format..."):
+            snapshot, exports = make_dataset(f"127.0.0.1:{ports['feedback']}", token)
+        console.print(dataset_table(snapshot, exports))
         table = Table(
             title=f"segment {run.first_segment_id}: state of each hop, from each service's gRPC API"
         )
         for col in ("service", "rpc", "recorded", "detail"):
             table.add_column(col)
-        hops = trace_hops(ports, stack.admin_token(home.resolve()), run.stream_id, run.first_segment_id)
+        hops = trace_hops(ports, token, run.stream_id, run.first_segment_id)
         for hop in hops:
             table.add_row(hop.service, hop.rpc, "[green]yes" if hop.found else "[red]no", hop.detail)
         console.print(table)
-        speakers = {w.speaker for d in run.drafts for w in d.segment.words if w.speaker}
-        console.print(f"{len(run.segments)} segments, {len(run.drafts)} drafts, speakers: {sorted(speakers)}")
-        if not run.drafts or not all(h.found for h in hops):
+        console.print(summary_table(summarise(run)))
+        drafts = run.drafts(run.stream_id)
+        speakers = {w.speaker for d in drafts for w in d.segment.words if w.speaker}
+        console.print(f"{run.recordings[0].name}: {len(drafts)} drafts, speakers: {sorted(speakers)}")
+        complete = all(run.validated(r.stream_id) for r in recordings)
+        if not complete or not all(h.found for h in hops) or not exports.exports:
             console.print(
-                f"[red]the recording did not make it through; see the logs in {home.resolve() / 'logs'}"
+                f"[red]the recordings did not make it through; see the logs in {home.resolve() / 'logs'}"
             )
             raise typer.Exit(1)
-        console.print("[green]the recording travelled through all six services.")
+        console.print("[green]the recordings travelled through all six services.")
     finally:
         if started_here and not keep_running:
             stack.down(home)
-
-
-def _top(scores: Any) -> str:
-    return f"{scores[0].label} {scores[0].confidence:.2f}" if scores else ""
-
-
-def _validated_table(received: list[Any]) -> Table:
-    """The newest validated transcript of each segment: who checked it, its labels."""
-    from protos import transcripts_pb2
-
-    newest: dict[str, Any] = {}
-    for v in (r.message for r in received if isinstance(r.message, transcripts_pb2.ValidatedTranscript)):
-        if v.segment.segment_id not in newest or newest[v.segment.segment_id].version < v.version:
-            newest[v.segment.segment_id] = v
-    table = Table(title="validated transcripts (annotate, transcripts.validated.v1)")
-    for col in ("segment", "route", "by", "sentiment", "intent", "entities", "text"):
-        table.add_column(col)
-    for v in sorted(newest.values(), key=lambda v: v.segment.index):
-        people = ", ".join(p for p in (v.corrected_by, v.reviewed_by, v.labels_reviewed_by) if p) or "machine"
-        table.add_row(
-            str(v.segment.index),
-            transcripts_pb2.Route.Name(v.route).removeprefix("ROUTE_").lower(),
-            people,
-            _top(v.sentiment),
-            _top(v.intent),
-            ", ".join(f"{e.label}:{e.text}" for e in v.entities),
-            v.segment.text,
-        )
-    return table
-
-
-def _speaker_turns(segment: Any) -> list[tuple[str, str]]:
-    """A segment's words grouped into runs of one speaker, for printing."""
-    runs: list[tuple[str, str]] = []
-    for word in segment.words:
-        if runs and runs[-1][0] == word.speaker:
-            runs[-1] = (word.speaker, f"{runs[-1][1]} {word.text}")
-        else:
-            runs.append((word.speaker, word.text))
-    return runs or [(segment.speaker, segment.text)]
 
 
 @topics_app.command("create")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -37,6 +38,7 @@ from services.dispatch.client import DispatchClient
 from services.dispatch.simulate import Answer, CrewStats, as_drafted, enrol, run_crew
 from shared.audio import TARGET_RATE_HZ, DecodedAudio, decode_container, to_pcm16
 from shared.stack.probe import Received, collect, publish, segment_id_of
+from shared.stack.recordings import DemoRecording
 from shared.topics import (
     AUDIO_CHUNKS,
     AUDIO_SEGMENTS,
@@ -44,6 +46,8 @@ from shared.topics import (
     TRANSCRIPTS_DRAFT,
     TRANSCRIPTS_VALIDATED,
 )
+
+M = TypeVar("M", bound=Message)
 
 
 def sample_recording() -> DecodedAudio:
@@ -176,25 +180,85 @@ def _summary(message: Message) -> str:
 
 @dataclass(frozen=True)
 class DemoRun:
-    stream_id: str
-    segments: list[audio_pb2.AudioSegment]  # as ingest cut them
-    drafts: list[transcripts_pb2.DraftTranscript]  # as asr transcribed them, in segment order
+    """What the flow published about the demo's recordings, and when each was sent."""
+
+    recordings: list[DemoRecording]
+    sent_at: dict[str, float]  # stream id -> when its first chunk was published (unix s)
     received: list[Received]
+
+    def of(self, stream_id: str, cls: type[M]) -> list[M]:
+        """The stream's messages of one type, as received."""
+        mine = f"{stream_id}:"
+        return [
+            r.message
+            for r in self.received
+            if isinstance(r.message, cls) and segment_id_of(r.message).startswith(mine)
+        ]
+
+    def segments(self, stream_id: str) -> list[audio_pb2.AudioSegment]:
+        return sorted(self.of(stream_id, audio_pb2.AudioSegment), key=lambda s: s.index)
+
+    def drafts(self, stream_id: str) -> list[transcripts_pb2.DraftTranscript]:
+        newest: dict[str, transcripts_pb2.DraftTranscript] = {}
+        for d in self.of(stream_id, transcripts_pb2.DraftTranscript):
+            if d.segment.segment_id not in newest or newest[d.segment.segment_id].version < d.version:
+                newest[d.segment.segment_id] = d
+        return sorted(newest.values(), key=lambda d: d.segment.index)
+
+    def validated(self, stream_id: str) -> list[transcripts_pb2.ValidatedTranscript]:
+        newest: dict[str, transcripts_pb2.ValidatedTranscript] = {}
+        for v in self.of(stream_id, transcripts_pb2.ValidatedTranscript):
+            if v.segment.segment_id not in newest or newest[v.segment.segment_id].version < v.version:
+                newest[v.segment.segment_id] = v
+        return sorted(newest.values(), key=lambda v: v.segment.index)
+
+    def _times(self, stream_id: str, topic: str) -> list[float]:
+        mine = f"{stream_id}:"
+        return [
+            r.received_at
+            for r in self.received
+            if r.topic == topic and segment_id_of(r.message).startswith(mine)
+        ]
+
+    def first_at(self, stream_id: str, topic: str) -> float | None:
+        return min(self._times(stream_id, topic), default=None)
+
+    def last_at(self, stream_id: str, topic: str) -> float | None:
+        return max(self._times(stream_id, topic), default=None)
+
+    @property
+    def stream_id(self) -> str:
+        return self.recordings[0].stream_id
 
     @property
     def first_segment_id(self) -> str:
-        return self.segments[0].segment_id if self.segments else ""
+        segments = self.segments(self.stream_id)
+        return segments[0].segment_id if segments else ""
 
 
-def _follow(bootstrap: str, stream_id: str, outputs: tuple[str, ...], timeout_s: float) -> list[Received]:
-    """What the flow published about one stream, until ingest has sent its last segment and every
-    voiced segment has arrived on each of ``outputs``."""
+Progress = Callable[[list[Received]], None]
+
+
+def _follow(
+    bootstrap: str,
+    stream_ids: Sequence[str],
+    outputs: tuple[str, ...],
+    timeout_s: float,
+    on_update: Progress | None = None,
+) -> list[Received]:
+    """What the flow published about these streams, until ingest has sent each one's last segment
+    and every voiced segment has arrived on each of ``outputs``."""
+    prefixes = tuple(f"{s}:" for s in stream_ids)
 
     def mine(r: Received) -> bool:
-        return segment_id_of(r.message).startswith(f"{stream_id}:")
+        return segment_id_of(r.message).startswith(prefixes)
 
-    def done(received: list[Received]) -> bool:
-        segments = [r.message for r in received if r.topic == AUDIO_SEGMENTS.name and mine(r)]
+    def done_one(received: list[Received], prefix: str) -> bool:
+        segments = [
+            r.message
+            for r in received
+            if r.topic == AUDIO_SEGMENTS.name and segment_id_of(r.message).startswith(prefix)
+        ]
         if not any(getattr(s, "last", False) for s in segments):
             return False
         voiced = {s.segment_id for s in segments if s.audio.uri}  # type: ignore[attr-defined]
@@ -202,19 +266,33 @@ def _follow(bootstrap: str, stream_id: str, outputs: tuple[str, ...], timeout_s:
             voiced <= {segment_id_of(r.message) for r in received if r.topic == topic} for topic in outputs
         )
 
+    def done(received: list[Received]) -> bool:
+        if on_update is not None:
+            on_update([r for r in received if mine(r)])
+        return all(done_one(received, prefix) for prefix in prefixes)
+
     topics = list(dict.fromkeys([AUDIO_SEGMENTS.name, TRANSCRIPTS_DRAFT.name, *outputs]))
     return [r for r in collect(bootstrap, topics, done, timeout_s) if mine(r)]
 
 
+def follow_recordings(
+    bootstrap: str, stream_ids: Sequence[str], timeout_s: float, on_update: Progress | None = None
+) -> list[Received]:
+    """Until every voiced segment of these streams has its validated transcript and its example."""
+    return _follow(
+        bootstrap, stream_ids, (TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name), timeout_s, on_update
+    )
+
+
 def follow_recording(bootstrap: str, stream_id: str, timeout_s: float) -> list[Received]:
     """Until every voiced segment has its validated transcript and its training example."""
-    return _follow(bootstrap, stream_id, (TRANSCRIPTS_VALIDATED.name, TRAINING_EXAMPLES.name), timeout_s)
+    return follow_recordings(bootstrap, [stream_id], timeout_s)
 
 
 def follow_drafts(bootstrap: str, stream_id: str, timeout_s: float) -> list[Received]:
     """Until asr has drafted every voiced segment (when only ingest and asr run: evaluation,
     benchmark, tests)."""
-    return _follow(bootstrap, stream_id, (TRANSCRIPTS_DRAFT.name,), timeout_s)
+    return _follow(bootstrap, [stream_id], (TRANSCRIPTS_DRAFT.name,), timeout_s)
 
 
 def reference_answer(reference: Sequence[tuple[float, float, str]], fallback: Answer = as_drafted) -> Answer:
@@ -264,18 +342,28 @@ def sample_reference() -> list[tuple[float, float, str]]:
     return [(s.start_s, s.end_s, s.text) for s in SampleReference.load().segments]
 
 
-def run_demo(bootstrap: str, timeout_s: float = 180.0) -> DemoRun:
-    """Stream pyannote's sample in 0.5 s chunks, as a live producer would, and follow it until
-    every segment is validated (those the gate sends to people go through a linguist crew)."""
-    stream_id = f"demo-{uuid.uuid4().hex[:8]}"
-    chunks = speech_chunks(sample_recording().samples, stream_id)
-    publish(bootstrap, AUDIO_CHUNKS.name, chunks, key=stream_id)
-    received = follow_recording(bootstrap, stream_id, timeout_s)
-    segments = [r.message for r in received if isinstance(r.message, audio_pb2.AudioSegment)]
-    drafts = [r.message for r in received if isinstance(r.message, transcripts_pb2.DraftTranscript)]
-    return DemoRun(
-        stream_id,
-        sorted(segments, key=lambda s: s.index),
-        sorted(drafts, key=lambda d: d.segment.index),
-        received,
-    )
+def reference_answers(recordings: Sequence[DemoRecording]) -> Answer:
+    """A linguist who knows every demo recording's reference: the task's recording picks it."""
+    by_stream = {r.stream_id: reference_answer(r.reference) for r in recordings}
+
+    def answer(task: dispatch_pb2.Task) -> str:
+        return by_stream.get(task.context.recording_id, as_drafted)(task)
+
+    return answer
+
+
+def run_demo(
+    bootstrap: str,
+    recordings: Sequence[DemoRecording],
+    timeout_s: float = 300.0,
+    on_update: Progress | None = None,
+) -> DemoRun:
+    """Stream each recording in 0.5 s chunks, as live producers would, side by side, and follow
+    them until every segment is validated (those the gate sends to people go through a crew)."""
+    sent_at = {}
+    for recording in recordings:
+        chunks = speech_chunks(recording.samples, recording.stream_id, context=recording.context)
+        sent_at[recording.stream_id] = time.time()
+        publish(bootstrap, AUDIO_CHUNKS.name, chunks, key=recording.stream_id)
+    received = follow_recordings(bootstrap, [r.stream_id for r in recordings], timeout_s, on_update)
+    return DemoRun(list(recordings), sent_at, received)
