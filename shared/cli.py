@@ -14,6 +14,7 @@ from rich.table import Table
 
 from services.annotate.cli import annotate_app
 from services.dispatch.cli import dispatch_app, work_app
+from services.feedback.cli import feedback_app
 from shared.grpc.auth import hash_token, new_token
 from shared.models.cli import app as models_app
 from shared.stack import stack
@@ -32,6 +33,9 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(work_app, name="work", help="Linguists: claim, listen, correct and review tasks.")
 app.add_typer(dispatch_app, name="dispatch", help="Admins: people, tokens, queue stats, audit trail.")
 app.add_typer(annotate_app, name="annotate", help="Annotation: train the classifiers, label a text.")
+app.add_typer(
+    feedback_app, name="feedback", help="Datasets and the feedback loop: snapshots, exports, vocabulary."
+)
 
 console = Console()
 Home = Annotated[
