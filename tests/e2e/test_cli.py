@@ -45,6 +45,12 @@ def test_demo_runs_the_main_job(tmp_path: Path) -> None:
     result = voxloop("demo", "--broker-port", str(free_port()), home=tmp_path / "demo")
     # Service ports are the defaults here, so this test needs 50051-50056 free.
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "the recording travelled through all six services" in result.stdout
+    assert "the recordings travelled through all six services" in result.stdout
     assert "speakers: ['SPEAKER_00', 'SPEAKER_01']" in result.stdout  # the sample's two speakers
     assert "Jersey" in result.stdout  # "This is Diane in New Jersey": the draft's text is shown
+    # The French and Spanish calls, the dataset they made and the summary.
+    assert "call-fr" in result.stdout and "call-es" in result.stdout
+    assert "dataset snapshot ds-" in result.stdout
+    for fmt in ("hf_audiofolder", "nemo", "kaldi", "rttm", "docbin", "label_studio"):
+        assert fmt in result.stdout
+    assert "summary: what people fixed" in result.stdout
