@@ -220,9 +220,9 @@ def snapshot_examples(session: Session, snapshot_id: str) -> tuple[SnapshotRow, 
 def export(
     session: Session, snapshot_id: str, audio: AudioSource, formats: Sequence[str] = ()
 ) -> feedback_pb2.ExportSnapshotResponse:
-    from services.feedback.exports import export_snapshot
-
     row, members = snapshot_examples(session, snapshot_id)
+    from services.feedback.exports import export_snapshot  # datasets, spaCy: only when exporting
+
     written = export_snapshot(members, audio, Path(row.path) / "exports", formats)
     return feedback_pb2.ExportSnapshotResponse(
         snapshot_id=snapshot_id,
