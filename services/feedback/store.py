@@ -37,9 +37,7 @@ class ExampleRow(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
     def example(self) -> events_pb2.TrainingExample:
-        message = events_pb2.TrainingExample()
-        message.ParseFromString(self.payload)
-        return message
+        return events_pb2.TrainingExample.FromString(self.payload)
 
 
 class SnapshotRow(Base):
@@ -64,9 +62,7 @@ class SnapshotMember(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the example as frozen: snapshots never change
 
     def example(self) -> events_pb2.TrainingExample:
-        message = events_pb2.TrainingExample()
-        message.ParseFromString(self.payload)
-        return message
+        return events_pb2.TrainingExample.FromString(self.payload)
 
 
 class RetrainRequestRow(Base):

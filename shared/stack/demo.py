@@ -178,6 +178,18 @@ def _summary(message: Message) -> str:
     return ", ".join(parts) or message.DESCRIPTOR.name
 
 
+V = TypeVar("V", transcripts_pb2.DraftTranscript, transcripts_pb2.ValidatedTranscript)
+
+
+def _newest(messages: list[V]) -> list[V]:
+    """The highest version of each segment, in segment order."""
+    newest: dict[str, V] = {}
+    for m in messages:
+        if m.segment.segment_id not in newest or newest[m.segment.segment_id].version < m.version:
+            newest[m.segment.segment_id] = m
+    return sorted(newest.values(), key=lambda m: m.segment.index)
+
+
 @dataclass(frozen=True)
 class DemoRun:
     """What the flow published about the demo's recordings, and when each was sent."""
@@ -199,18 +211,10 @@ class DemoRun:
         return sorted(self.of(stream_id, audio_pb2.AudioSegment), key=lambda s: s.index)
 
     def drafts(self, stream_id: str) -> list[transcripts_pb2.DraftTranscript]:
-        newest: dict[str, transcripts_pb2.DraftTranscript] = {}
-        for d in self.of(stream_id, transcripts_pb2.DraftTranscript):
-            if d.segment.segment_id not in newest or newest[d.segment.segment_id].version < d.version:
-                newest[d.segment.segment_id] = d
-        return sorted(newest.values(), key=lambda d: d.segment.index)
+        return _newest(self.of(stream_id, transcripts_pb2.DraftTranscript))
 
     def validated(self, stream_id: str) -> list[transcripts_pb2.ValidatedTranscript]:
-        newest: dict[str, transcripts_pb2.ValidatedTranscript] = {}
-        for v in self.of(stream_id, transcripts_pb2.ValidatedTranscript):
-            if v.segment.segment_id not in newest or newest[v.segment.segment_id].version < v.version:
-                newest[v.segment.segment_id] = v
-        return sorted(newest.values(), key=lambda v: v.segment.index)
+        return _newest(self.of(stream_id, transcripts_pb2.ValidatedTranscript))
 
     def _times(self, stream_id: str, topic: str) -> list[float]:
         mine = f"{stream_id}:"
