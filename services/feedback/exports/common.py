@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,29 +37,44 @@ class ExportedFiles:
 
 
 class SpanAudio:
-    """Decodes each blob once (16 kHz mono float32) and hands out examples' spans of it."""
+    """Decodes blobs (16 kHz mono float32) and hands out examples' spans of them. The most recently
+    used blobs are kept up to ``max_cached_s`` of audio (an hour is 230 MB), so writers that go
+    through examples in blob order (``in_blob_order``) fetch and decode each blob once."""
 
-    def __init__(self, source: AudioSource) -> None:
+    def __init__(self, source: AudioSource, max_cached_s: float = 3600.0) -> None:
         self._source = source
-        self._decoded: dict[str, NDArray[np.float32]] = {}
+        self._max_cached_samples = int(max_cached_s * TARGET_RATE_HZ)
+        self._decoded: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
 
     def blob(self, ref: common_pb2.AudioRef) -> NDArray[np.float32]:
         key = blob_key(ref)
-        if key not in self._decoded:
-            data = self._source(ref)
-            if ref.encoding == "pcm_s16le":
-                rate, channels = ref.sample_rate_hz or TARGET_RATE_HZ, ref.channels or 1
-                if (rate, channels) == (TARGET_RATE_HZ, 1):
-                    self._decoded[key] = from_pcm16(data)
-                else:
-                    self._decoded[key] = decode_pcm16(data, rate, channels, MAX_BLOB_DURATION_S).samples
-            else:  # a container (WAV, FLAC...): FFmpeg reads them all
-                self._decoded[key] = decode_container(data, MAX_BLOB_DURATION_S).samples
-        return self._decoded[key]
+        if key in self._decoded:
+            self._decoded.move_to_end(key)
+            return self._decoded[key]
+        samples = self._decode(ref, self._source(ref))
+        self._decoded[key] = samples
+        while len(self._decoded) > 1 and sum(map(len, self._decoded.values())) > self._max_cached_samples:
+            self._decoded.popitem(last=False)
+        return samples
+
+    @staticmethod
+    def _decode(ref: common_pb2.AudioRef, data: bytes) -> NDArray[np.float32]:
+        if ref.encoding == "pcm_s16le":
+            rate, channels = ref.sample_rate_hz or TARGET_RATE_HZ, ref.channels or 1
+            if (rate, channels) == (TARGET_RATE_HZ, 1):
+                return from_pcm16(data)
+            return decode_pcm16(data, rate, channels, MAX_BLOB_DURATION_S).samples
+        # A container (WAV, FLAC, Opus...): FFmpeg reads them all.
+        return decode_container(data, MAX_BLOB_DURATION_S).samples
 
     def span(self, item: SnapshotExample) -> NDArray[np.float32]:
         start, count = span_samples(item)
         return self.blob(item.example.audio)[start : start + count]
+
+
+def in_blob_order(items: Iterable[SnapshotExample]) -> list[SnapshotExample]:
+    """The order to cut spans in: blob by blob, so each is decoded once."""
+    return sorted(items, key=lambda i: (blob_key(i.example.audio), i.offset_s, i.utterance_id))
 
 
 def span_samples(item: SnapshotExample) -> tuple[int, int]:

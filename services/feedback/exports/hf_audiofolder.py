@@ -23,6 +23,7 @@ from services.feedback.exports.common import (
     by_split,
     count_files,
     entities_json,
+    in_blob_order,
     top_label,
     write_lines,
     write_span_wav,
@@ -72,7 +73,7 @@ def metadata_row(item: SnapshotExample) -> dict[str, Any]:
 
 def write_audiofolder(examples: Sequence[SnapshotExample], audio: SpanAudio, out: Path) -> ExportedFiles:
     for split, items in by_split(examples).items():
-        for item in items:
+        for item in in_blob_order(items):
             write_span_wav(audio, item, out / split / f"{item.utterance_id}.wav")
         write_lines(out / split / METADATA, (json.dumps(metadata_row(i), ensure_ascii=False) for i in items))
     return ExportedFiles("hf_audiofolder", out, count_files(out), len(examples))

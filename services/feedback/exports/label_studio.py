@@ -22,6 +22,7 @@ from services.feedback.exports.common import (
     SpanAudio,
     by_split,
     count_files,
+    in_blob_order,
     relative,
     span_wav_path,
     top_label,
@@ -125,11 +126,13 @@ def write_label_studio(
     out.mkdir(parents=True, exist_ok=True)
     tasks = []
     for items in by_split(examples).values():
-        for item in items:
+        in_split = {}
+        for item in in_blob_order(items):
             wav, shared = span_wav_path(out, item)
             if not shared:
                 write_span_wav(audio, item, wav)
-            tasks.append(task_for(item, audio_url_prefix + relative(wav, out)))
+            in_split[item.utterance_id] = task_for(item, audio_url_prefix + relative(wav, out))
+        tasks += [in_split[utt] for utt in sorted(in_split)]
     (out / TASKS_FILE).write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
     (out / CONFIG_FILE).write_text(labelling_config(examples), encoding="utf-8")
     return ExportedFiles("label_studio", out, count_files(out), len(examples))

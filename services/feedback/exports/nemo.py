@@ -13,6 +13,7 @@ from services.feedback.exports.common import (
     ExportedFiles,
     SpanAudio,
     by_split,
+    in_blob_order,
     relative,
     span_wav_path,
     write_lines,
@@ -39,8 +40,8 @@ def write_nemo(examples: Sequence[SnapshotExample], audio: SpanAudio, out: Path)
     out.mkdir(parents=True, exist_ok=True)
     shared = 0
     for split, items in by_split(examples).items():
-        lines = []
-        for item in items:
+        lines: dict[str, str] = {}  # utterance id -> line: written in utterance order
+        for item in in_blob_order(items):
             wav, is_shared = span_wav_path(out, item)
             if is_shared:
                 shared += 1
@@ -54,8 +55,8 @@ def write_nemo(examples: Sequence[SnapshotExample], audio: SpanAudio, out: Path)
                 "lang": item.example.language,
                 "speaker": item.speaker_key,
             }
-            lines.append(json.dumps(entry, ensure_ascii=False))
-        write_lines(manifest_path(out, split), lines)
+            lines[item.utterance_id] = json.dumps(entry, ensure_ascii=False)
+        write_lines(manifest_path(out, split), (lines[utt] for utt in sorted(lines)))
     files = sum(1 for p in out.rglob("*") if p.is_file())
     return ExportedFiles("nemo", out, files, len(examples), {"shared_audio_files": shared})
 

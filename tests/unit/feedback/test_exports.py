@@ -16,9 +16,10 @@ import soundfile as sf
 from numpy.typing import NDArray
 
 from protos import common_pb2, events_pb2, transcripts_pb2
-from services.feedback.exports import FORMATS, ExportedFiles, UnknownFormat, export_snapshot
+from services.feedback.exports import FORMATS, ExportedFiles, SpanAudio, UnknownFormat, export_snapshot
+from services.feedback.exports.common import in_blob_order
 from services.feedback.exports.docbin import read_docbin
-from services.feedback.exports.hf_audiofolder import COLUMNS, path_features
+from services.feedback.exports.hf_audiofolder import COLUMNS, path_features, read_metadata
 from services.feedback.exports.kaldi import read_kaldi, segment_samples, validate_data_dir
 from services.feedback.exports.label_studio import read_label_studio
 from services.feedback.exports.nemo import manifest_path, read_nemo
@@ -189,6 +190,8 @@ def test_every_format_is_written_and_unknown_formats_are_named(
     with pytest.raises(UnknownFormat, match=r"'parquet', 'csv'.*known: hf_audiofolder, nemo"):
         export_snapshot(examples, lambda ref: b"", tmp_path, ["kaldi", "parquet", "csv"])
     assert not any(tmp_path.iterdir())  # nothing written before the check
+    only = export_snapshot(examples, lambda ref: b"", tmp_path, ["stm", "rttm"])  # no audio needed
+    assert list(only) == ["rttm", "stm"] and sorted(p.name for p in tmp_path.iterdir()) == ["rttm", "stm"]
 
 
 def test_audiofolder_loads_with_datasets(
@@ -237,6 +240,9 @@ def test_audiofolder_loads_with_datasets(
             assert set(row) == set(COLUMNS)
             assert_same_audio(root / "hf_audiofolder" / expected_split / row["file_name"], item, sample_pcm)
     assert seen == set(wanted)
+    metadata = read_metadata(root / "hf_audiofolder")
+    assert {split: len(rows) for split, rows in metadata.items()} == {"dev": 2, "train": 3}
+    assert not list((root / "hf_audiofolder").rglob("*.parquet"))  # datasets wants one metadata format
 
 
 def test_nemo_manifests_share_the_audio_folder_or_write_their_own(
@@ -465,3 +471,58 @@ def test_label_studio_tasks_carry_audio_entities_and_choices(
         }
         assert "hf_audiofolder" in task.audio_path.parts  # the audio folder's WAV, shared
         assert_same_audio(task.audio_path, item, sample_pcm)
+
+
+def test_a_recording_in_two_chunks_is_two_kaldi_recordings_and_each_chunk_is_decoded_once(
+    examples: list[SnapshotExample], sample_pcm: NDArray[np.int16], tmp_path: Path
+) -> None:
+    """Streams are stored in chunks: each chunk blob is a Kaldi recording of its own, and the
+    spans are cut from the right chunk at the right offset. With room for one chunk in memory,
+    writers that go blob by blob still fetch each chunk once."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    cut_s = 14.3
+    chunks = [
+        (0.0, store.put(sample_pcm[: int(cut_s * RATE)].astype("<i2").tobytes())),
+        (cut_s, store.put(sample_pcm[int(cut_s * RATE) :].astype("<i2").tobytes())),
+    ]
+    chunked = []
+    for item in (e for e in examples if e.split == "train"):
+        example = events_pb2.TrainingExample()
+        example.CopyFrom(item.example)
+        start_s, blob = chunks[0] if example.end_s <= cut_s else chunks[1]
+        example.audio.CopyFrom(
+            common_pb2.AudioRef(uri=blob.uri, sha256=blob.sha256, encoding="pcm_s16le", sample_rate_hz=RATE)
+        )
+        example.audio_start_s = start_s
+        chunked.append(SnapshotExample(example, "train"))
+    fetched: list[str] = []
+
+    def source(ref: common_pb2.AudioRef) -> bytes:
+        fetched.append(ref.sha256)
+        return store.get(ref.uri)
+
+    audio = SpanAudio(source, max_cached_s=20.0)  # one chunk at a time
+    for name in ("hf_audiofolder", "kaldi"):
+        fetched.clear()
+        FORMATS[name](chunked, audio, tmp_path / "out" / name)
+        assert sorted(fetched) == sorted(blob.sha256 for _, blob in chunks), name
+    folder = tmp_path / "out" / "kaldi" / "train"
+    assert validate_data_dir(folder) == []
+    data = read_kaldi(folder)
+    assert len(data.table("wav.scp")) == 2
+    for item in chunked:
+        rec, start, end = data.table("segments")[item.utterance_id].split()
+        whole, _ = sf.read(data.table("wav.scp")[rec], dtype="int16")
+        first, count = segment_samples(float(start), float(end))
+        np.testing.assert_array_equal(whole[first : first + count], expected_span(item, sample_pcm))
+        assert_same_audio(
+            tmp_path / "out" / "hf_audiofolder" / "train" / f"{item.utterance_id}.wav", item, sample_pcm
+        )
+    refs = [item.example.audio for item in in_blob_order(chunked)]
+    a, b = refs[0], refs[-1]
+    for room_s, expected in ((20.0, [a, b, a, b]), (60.0, [a, b])):
+        fetched.clear()
+        cache = SpanAudio(source, max_cached_s=room_s)
+        for ref in (a, b, a, a, b):
+            cache.blob(ref)
+        assert fetched == [ref.sha256 for ref in expected]
