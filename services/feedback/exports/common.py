@@ -25,7 +25,7 @@ MAX_BLOB_DURATION_S = 6 * 3600.0
 AUDIOFOLDER_DIR = "hf_audiofolder"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExportedFiles:
     """What one format wrote: its folder, how many files and examples, and anything dropped."""
 
