@@ -16,7 +16,7 @@ from protos import audio_pb2, feedback_pb2, feedback_pb2_grpc, transcripts_pb2
 from shared.stack.demo import DemoRun
 from shared.stack.probe import Received, segment_id_of
 from shared.stack.recordings import DemoRecording
-from shared.text import wer
+from shared.text import error_rate, wer
 from shared.topics import TRAINING_EXAMPLES, TRANSCRIPTS_DRAFT, TRANSCRIPTS_VALIDATED
 
 
@@ -71,14 +71,23 @@ class RecordingSummary:
     duration_s: float
     segments: int
     to_people: int  # segments the quality gate sent to a person
-    draft_wer: float  # the machine's draft against the reference
-    validated_wer: float  # the validated transcript against the reference
+    draft_errors: int  # the machine's draft against the reference
+    validated_errors: int  # the validated transcript against the reference
+    reference_words: int
     first_draft_s: float | None  # from the first chunk sent
     all_validated_s: float | None
 
     @property
     def review_share(self) -> float:
         return self.to_people / self.segments if self.segments else 0.0
+
+    @property
+    def draft_wer(self) -> float:
+        return error_rate(self.draft_errors, self.reference_words)
+
+    @property
+    def validated_wer(self) -> float:
+        return error_rate(self.validated_errors, self.reference_words)
 
 
 def summarise(run: DemoRun) -> list[RecordingSummary]:
@@ -92,6 +101,8 @@ def summarise(run: DemoRun) -> list[RecordingSummary]:
             run.first_at(stream, TRANSCRIPTS_DRAFT.name),
             run.last_at(stream, TRANSCRIPTS_VALIDATED.name),
         )
+        draft = wer(reference, " ".join(d.segment.text for d in drafts), recording.language)
+        final = wer(reference, " ".join(v.segment.text for v in validated), recording.language)
         out.append(
             RecordingSummary(
                 name=recording.name,
@@ -99,10 +110,9 @@ def summarise(run: DemoRun) -> list[RecordingSummary]:
                 duration_s=recording.duration_s,
                 segments=len(validated),
                 to_people=sum(v.route == transcripts_pb2.ROUTE_HUMAN_REVIEW for v in validated),
-                draft_wer=wer(reference, " ".join(d.segment.text for d in drafts), recording.language).wer,
-                validated_wer=wer(
-                    reference, " ".join(v.segment.text for v in validated), recording.language
-                ).wer,
+                draft_errors=draft.errors,
+                validated_errors=final.errors,
+                reference_words=draft.reference_words,
                 first_draft_s=first - sent if first is not None else None,
                 all_validated_s=last - sent if last is not None else None,
             )
@@ -134,14 +144,15 @@ def summary_table(summaries: Sequence[RecordingSummary]) -> Table:
         )
     segments = sum(s.segments for s in summaries)
     people = sum(s.to_people for s in summaries)
+    words = sum(s.reference_words for s in summaries)
     table.add_row(
         "all",
         "",
         f"{sum(s.duration_s for s in summaries):.0f} s",
         str(segments),
         f"{people} ({people / segments if segments else 0:.0%})",
-        "",
-        "",
+        f"{error_rate(sum(s.draft_errors for s in summaries), words):.1%}",
+        f"{error_rate(sum(s.validated_errors for s in summaries), words):.1%}",
         "",
         _seconds(max((s.all_validated_s or 0.0 for s in summaries), default=None)),
         style="bold",
