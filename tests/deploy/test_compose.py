@@ -232,3 +232,13 @@ def test_the_service_accepts_its_environment(compose: dict[str, Any], load_servi
     assert settings.kafka_bootstrap == KAFKA_BOOTSTRAP
     assert make_url(settings.resolved_database_url).database == name
     assert settings.resolved_blob_url == BLOB_URL
+
+
+def test_annotate_and_feedback_share_the_classifier_registry(compose: dict[str, Any]):
+    # feedback promotes a better classifier into the registry; annotate reloads it from there.
+    services = compose["services"]
+    mounts = {name: services[name]["volumes"] for name in ("annotate", "feedback")}
+    for name, volumes in mounts.items():
+        assert "classifiers:/opt/voxloop/models/annotate" in volumes, name
+        assert "blobs:/data/blobs" in volumes, name
+    assert "classifiers" in compose["volumes"]

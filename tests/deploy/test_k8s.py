@@ -356,3 +356,20 @@ def test_strategic_merge_merges_named_lists_and_replaces_others():
         "containers": [{"name": "a", "image": "x", "args": ["2"]}, {"name": "b"}],
         "accessModes": ["ReadWriteOnce"],
     }
+
+
+def test_annotate_and_feedback_share_a_seeded_classifier_registry(overlay):
+    _, manifests = overlay
+    found = deployments(manifests)
+    claims = {m["metadata"]["name"] for m in manifests if m["kind"] == "PersistentVolumeClaim"}
+    assert "voxloop-classifiers" in claims
+    for name in ("annotate", "feedback"):
+        spec = pod_spec(found[name])
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["classifiers"]["persistentVolumeClaim"]["claimName"] == "voxloop-classifiers"
+        (main,) = [c for c in spec["containers"] if c["name"] == name]
+        assert {"name": "classifiers", "mountPath": "/opt/voxloop/models/annotate"} in [
+            {k: m[k] for k in ("name", "mountPath")} for m in main["volumeMounts"]
+        ]
+        (seed,) = spec["initContainers"]
+        assert "cp -Rn /opt/voxloop/models/annotate/. /registry/" in seed["command"][-1], name
