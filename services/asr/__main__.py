@@ -7,10 +7,11 @@ from services.asr.drafting import SpeechModels
 from services.asr.handler import make_batch_handler, make_handler, make_redecode_handler
 from services.asr.servicer import AsrServicer
 from services.asr.settings import AsrSettings
+from services.asr.vocabulary import make_vocabulary_handler
 from shared.grpc.server import GrpcService
 from shared.kafka.consumer import Subscription
 from shared.service import ServiceDefinition, main
-from shared.topics import AUDIO_SEGMENTS, TRANSCRIPTS_REDECODE
+from shared.topics import ASR_VOCABULARY, AUDIO_SEGMENTS, TRANSCRIPTS_REDECODE
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -27,6 +28,7 @@ def build(settings: AsrSettings) -> ServiceDefinition:
                 make_batch_handler(ctx, models, settings.coalesce_max_s),
             ),
             Subscription(TRANSCRIPTS_REDECODE.name, make_redecode_handler(ctx, models)),
+            Subscription(ASR_VOCABULARY.name, make_vocabulary_handler()),
         ],
         grpc_services=lambda ctx: [
             GrpcService.of(

@@ -26,6 +26,7 @@ from services.asr.recordings import AsrRecording, lock_recording
 from services.asr.settings import AsrSettings
 from services.asr.speakers import SpeakerRegistry, SpeakerWord, Turn, assign_speakers, dominant_speaker
 from services.asr.transcriber import DecodingOptions, ModelSpec, TranscribedWord, Transcriber, Transcription
+from services.asr.vocabulary import active_vocabulary, with_vocabulary
 from shared.audio import TARGET_RATE_HZ
 from shared.models import locate
 from shared.service import ServiceContext
@@ -155,6 +156,9 @@ def draft_segments(
     if not recording.language and hint:
         recording.language, recording.language_probability, recording.language_source = hint, 1.0, "hint"
     options = replace(models.options, language=recording.language or None)
+    # A run is one recording's, so one domain's: its approved terms as hotwords.
+    vocabulary = active_vocabulary(session, segments[0].context.domain, recording.language)
+    options = with_vocabulary(options, vocabulary)
     if len(segments) == 1:
         transcriptions = [models.transcriber.transcribe(samples[0], options)]
     else:
@@ -234,7 +238,8 @@ def redecode_segment(
     flagged = request.draft
     recording = lock_recording(session, flagged.context.recording_id)
     language = recording.language or flagged.segment.language or None
-    options = replace(models.options, language=language).safe()
+    vocabulary = active_vocabulary(session, flagged.context.domain, language or "")
+    options = with_vocabulary(replace(models.options, language=language).safe(), vocabulary)
     transcription = models.transcriber.transcribe(samples, options)
     words = shifted([w for s in transcription.segments for w in s.words], flagged.segment.start_s)
     turns = [Turn(t.start_s, t.end_s, t.speaker) for t in flagged.speaker_turns]

@@ -33,6 +33,10 @@ class DecodingOptions:
     vad_speech_pad_ms: int | None = None
     # Skip silences longer than this (s) around a suspected hallucination (needs word timestamps).
     hallucination_silence_threshold: float | None = None
+    # A domain's approved vocabulary (services/asr/vocabulary.py), put before every window's
+    # prompt; vocabulary_version records which version (0: none).
+    hotwords: str | None = None
+    vocabulary_version: int = 0
 
     def safe(self) -> DecodingOptions:
         """The re-decode profile for a segment the quality gate flagged: no conditioning on the
@@ -147,6 +151,7 @@ class Transcriber:
                 vad_filter=options.vad_filter,
                 vad_parameters=options.vad_parameters(),
                 temperature=list(options.temperature),
+                hotwords=options.hotwords,
                 batch_size=batch_size,
             )
         else:
@@ -160,6 +165,7 @@ class Transcriber:
                 condition_on_previous_text=options.condition_on_previous_text,
                 temperature=list(options.temperature),
                 hallucination_silence_threshold=options.hallucination_silence_threshold,
+                hotwords=options.hotwords,
             )
         decoded = [
             TranscribedSegment(
