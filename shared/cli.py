@@ -507,6 +507,28 @@ def eval_annotate(
     console.print(f"written: {out / 'annotate_eval.json'}, {out / 'annotate_eval.md'}")
 
 
+@eval_app.command("vocabulary")
+def eval_vocabulary(
+    out: Results = Path("results"),
+    models_dir: Annotated[Path | None, typer.Option(help="Models home; default: the settings'.")] = None,
+) -> None:
+    """Terms mined from corrected drafts of the vocabulary corpus, approved, then decoded as
+    hotwords: WER and term errors on held-out lines before and after."""
+    from services.feedback.vocabulary_eval import VARIANTS, run_vocabulary_eval
+
+    with console.status("speaking, drafting, mining and re-transcribing the vocabulary corpus...") as status:
+        results = run_vocabulary_eval(out, models_dir, progress=status.update)
+    table = Table(title=f"Vocabulary loop, held-out {results['domain']} lines ({results['model']})")
+    for col in ("decoding", "WER", "term recall", "term-word error"):
+        table.add_column(col)
+    for variant in VARIANTS:
+        s = results["heldout"][variant]
+        table.add_row(variant, f"{s['wer']:.1%}", f"{s['term_recall']:.1%}", f"{s['term_word_error']:.1%}")
+    console.print(table)
+    console.print(f"mined and approved: {', '.join(results['mining']['candidates'])}")
+    console.print(f"written: {out / 'vocabulary_eval.json'}, .md and .png ({results['runtime_s']:.0f} s)")
+
+
 @bench_app.command("annotate")
 def bench_annotate(
     out: Results = Path("results"),

@@ -6,9 +6,10 @@ The newest version is kept in the database, so every instance drafts a domain's 
 the same terms; an older or repeated version is ignored.
 
 The terms go to faster-whisper as ``hotwords`` rather than ``initial_prompt``: hotwords are
-put before every 30 s window's prompt, an initial prompt only conditions the first window (and
-the safe re-decode profile conditions on no previous text). Both fixed the same terms on the
-held-out set of ``voxloop eval vocabulary`` (results/vocabulary_eval.md).
+put before every 30 s window's prompt, an initial prompt is only the first window's previous
+text and slides out of later windows' (at once in the safe re-decode profile, which does not
+condition on previous text). On the one-window lines of ``voxloop eval vocabulary`` both gave
+the same transcripts: term recall 0% -> 77%, WER 20.8% -> 11.3% (results/vocabulary_eval.md).
 """
 
 from __future__ import annotations
