@@ -26,6 +26,7 @@ from services.feedback.vocabulary import (
     review_term,
     stop_words,
 )
+from services.feedback.vocabulary_eval import Line, load_corpus, score
 from shared.db.engine import make_engine, make_session_factory
 from shared.db.migrate import upgrade
 from shared.topics import ASR_VOCABULARY
@@ -165,3 +166,15 @@ def test_review_publishes_the_domains_approved_vocabulary_as_the_next_version(se
 def test_an_unknown_term_id_is_an_error_that_names_it(session: Session) -> None:
     with pytest.raises(TermNotFound, match="term-nope"):
         review_term(session, "term-nope", True, "rui", PROVENANCE)
+
+
+def test_the_evaluation_scores_term_words_apart_from_all_words() -> None:
+    lines = [
+        Line("heldout", "r1", "Ingrid Okafor called about Zentrix.", ("Okafor", "Zentrix")),
+        Line("heldout", "r2", "Your Kelvora account.", ("Kelvora",)),
+    ]
+    scores = score(lines, ["Ingrid Okafor called about metrics", ""], "en")
+    assert (scores.words, scores.term_words) == (8, 3)
+    assert scores.wer == 4 / 8  # one substitution, three deletions
+    assert scores.term_recall == 1 / 3 and scores.term_word_error == 2 / 3
+    assert [line.part for line in load_corpus("support")].count("heldout") == 12
