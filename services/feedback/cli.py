@@ -143,3 +143,49 @@ def export(
     for e in written.exports:
         table.add_row(e.format, str(e.files), e.path)
     out.print(table)
+
+
+@feedback_app.command("vocabulary")
+def vocabulary(
+    domain: Annotated[str, typer.Option(help="Only this domain; default: all.")] = "",
+    state: Annotated[str, typer.Option(help="candidate, approved or rejected; default: all.")] = "",
+    server: Server = "",
+    token: Token = "",
+    home: Home = DEFAULT_HOME,
+) -> None:
+    """Terms linguists kept inserting or substituting, per domain, and their review state."""
+    request = feedback_pb2.ListVocabularyRequest(domain=domain, state=state)
+    with _stub(server, token, home) as (stub, metadata):
+        found = stub.ListVocabulary(request, metadata=metadata, timeout=30)
+    table = Table(title="vocabulary mined from corrections")
+    for col in ("term id", "domain", "lang", "term", "draft had", "times", "recordings", "state", "by"):
+        table.add_column(col)
+    for t in found.terms:
+        table.add_row(
+            t.term_id, t.domain, t.language or "all", t.term, t.mistaken_as, str(t.occurrences),
+            str(t.recordings), t.state, t.reviewed_by,
+        )  # fmt: skip
+    out.print(table)
+
+
+def _review(term_id: str, approve: bool, server: str, token: str, home: Path) -> None:
+    with _stub(server, token, home) as (stub, metadata):
+        term = stub.ReviewTerm(
+            feedback_pb2.ReviewTermRequest(term_id=term_id, approve=approve), metadata=metadata, timeout=30
+        )
+    out.print(
+        f"{term.term!r} ({term.domain}, {term.language or 'all'}): {term.state}; the domain's approved "
+        "vocabulary went to the ASR service as hotwords"
+    )
+
+
+@feedback_app.command("approve")
+def approve(term_id: str, server: Server = "", token: Token = "", home: Home = DEFAULT_HOME) -> None:
+    """Approve a mined term: the ASR service decodes that domain with it from now on."""
+    _review(term_id, True, server, token, home)
+
+
+@feedback_app.command("reject")
+def reject(term_id: str, server: Server = "", token: Token = "", home: Home = DEFAULT_HOME) -> None:
+    """Reject a mined term (an approved one leaves the domain's hotwords)."""
+    _review(term_id, False, server, token, home)

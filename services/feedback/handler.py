@@ -15,6 +15,7 @@ from services.feedback import asr_retraining
 from services.feedback.examples import example_for, top_label
 from services.feedback.settings import FeedbackSettings
 from services.feedback.store import ExampleRow
+from services.feedback.vocabulary import mine_example
 from shared.kafka.consumer import Handler, Inbound
 from shared.kafka.outbox import Outbound
 from shared.records import record_and_publish
@@ -22,11 +23,11 @@ from shared.service import ServiceContext
 from shared.topics import TRAINING_EXAMPLES
 
 
-def keep_example(session: Session, example: events_pb2.TrainingExample) -> bool:
-    """Insert or replace the segment's example; False when a newer version is already kept."""
+def keep_example(session: Session, example: events_pb2.TrainingExample) -> ExampleRow | None:
+    """Insert or replace the segment's example; None when this or a newer version is kept."""
     row = session.get(ExampleRow, example.segment_id)
     if row is not None and row.version >= example.version:
-        return False
+        return None
     if row is None:
         row = ExampleRow(segment_id=example.segment_id)
         session.add(row)
@@ -47,7 +48,7 @@ def keep_example(session: Session, example: events_pb2.TrainingExample) -> bool:
     row.evaluation = example.evaluation
     row.at = time.time()
     row.payload = example.SerializeToString()
-    return True
+    return row
 
 
 def make_handler(ctx: ServiceContext, settings: FeedbackSettings) -> Handler:
@@ -55,8 +56,11 @@ def make_handler(ctx: ServiceContext, settings: FeedbackSettings) -> Handler:
         session: Session, inbound: Inbound[transcripts_pb2.ValidatedTranscript]
     ) -> list[Outbound]:
         example = example_for(inbound.message, ctx.provenance())
-        if not keep_example(session, example):
+        row = keep_example(session, example)
+        if row is None:
             return []
+        session.flush()  # the row is in the database for mining's queries
+        mine_example(session, row, settings.vocabulary_min_occurrences, settings.vocabulary_min_recordings)
         return [
             record_and_publish(
                 session,

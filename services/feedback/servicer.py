@@ -8,7 +8,7 @@ import grpc
 from sqlalchemy import select
 
 from protos import common_pb2, events_pb2, feedback_pb2, feedback_pb2_grpc
-from services.feedback import catalog
+from services.feedback import catalog, vocabulary
 from services.feedback.settings import FeedbackSettings
 from services.feedback.store import ExampleRow
 from shared.grpc.auth import current_principal
@@ -87,6 +87,40 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except ValueError as exc:  # an unknown format: the message lists the known ones
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"formats: {exc}")
+        raise AssertionError("unreachable: context.abort raises")
+
+    def ListVocabulary(
+        self, request: feedback_pb2.ListVocabularyRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.ListVocabularyResponse:
+        if request.state and request.state not in vocabulary.STATES:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"state: {request.state!r} is not one of {sorted(vocabulary.STATES)}",
+            )
+        with self._ctx.sessions() as session:
+            return feedback_pb2.ListVocabularyResponse(
+                terms=vocabulary.list_terms(session, request.domain, request.state)
+            )
+
+    def ReviewTerm(
+        self, request: feedback_pb2.ReviewTermRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.VocabularyCandidate:
+        """Approve or reject a mined term; the domain's approved vocabulary goes to the ASR service."""
+        if not request.term_id:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "term_id is required")
+        try:
+            with self._ctx.unit_of_work() as (session, outbound):
+                candidate, published = vocabulary.review_term(
+                    session,
+                    request.term_id,
+                    request.approve,
+                    current_principal().subject,
+                    self._ctx.provenance(),
+                )
+                outbound += published
+                return candidate
+        except vocabulary.TermNotFound as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         raise AssertionError("unreachable: context.abort raises")
 
     def _audio(self, ref: common_pb2.AudioRef) -> bytes:

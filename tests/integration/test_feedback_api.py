@@ -11,13 +11,15 @@ from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy import select
 
-from protos import feedback_pb2, feedback_pb2_grpc
+from protos import events_pb2, feedback_pb2, feedback_pb2_grpc
 from services.feedback.__main__ import MIGRATIONS
 from services.feedback.handler import make_handler
 from services.feedback.servicer import METHOD_ROLES, FeedbackServicer
 from services.feedback.settings import FeedbackSettings
 from shared.audio import TARGET_RATE_HZ, to_wav
+from shared.db import OutboxEntry
 from shared.grpc.auth import AccessPolicy, StaticTokens, hash_token, new_token
 from shared.grpc.server import GrpcService, start_server
 from shared.kafka import codec
@@ -25,12 +27,12 @@ from shared.kafka.consumer import Inbound
 from shared.service import ServiceContext, build_context
 from shared.settings import TokenSpec
 from shared.stack.demo import sample_recording
-from shared.topics import TRANSCRIPTS_VALIDATED
+from shared.topics import ASR_VOCABULARY, TRANSCRIPTS_VALIDATED
 from tests.integration.test_feedback_flow import validated
 
 pytestmark = pytest.mark.integration
 
-ROLES = {"root": ["admin"], "mia": ["ml_engineer"], "ana": ["annotator"]}
+ROLES = {"root": ["admin"], "mia": ["ml_engineer"], "ana": ["annotator"], "quinn": ["qa_lead"]}
 
 
 @dataclass
@@ -154,3 +156,35 @@ def test_an_ml_engineer_snapshots_and_exports_real_audio(db_url: str, tmp_path: 
         streamed = api.call("ana", "ExportDataset", feedback_pb2.ExportDatasetRequest(language="en"))
         assert isinstance(streamed, list)
         assert sorted(e.segment_id for e in streamed) == ["rec-0:0", "rec-1:0", "rec-2:0"]
+
+
+def test_a_qa_lead_approves_a_mined_term_and_the_domains_vocabulary_goes_to_asr(
+    db_url: str, tmp_path: Path
+) -> None:
+    with running_feedback(db_url, tmp_path) as api:
+        handler = make_handler(api.ctx, api.ctx.settings)  # type: ignore[arg-type]
+        for n in range(2):  # linguists fixed the same product name in two recordings
+            v = validated(f"r{n}:0", f"r{n}", "my Quorvia router is down", "my core via router is down")
+            with api.ctx.sessions.begin() as session:
+                handler(session, Inbound(v, codec.new_id(), "t", TRANSCRIPTS_VALIDATED.name, 0, n, b"k"))
+        listed = api.call("ana", "ListVocabulary", feedback_pb2.ListVocabularyRequest(domain="support"))
+        terms = {t.term: t for t in listed.terms}  # type: ignore[attr-defined]
+        assert terms["Quorvia"].state == "candidate" and terms["Quorvia"].recordings == 2
+        bad_state = api.refused("ana", "ListVocabulary", feedback_pb2.ListVocabularyRequest(state="maybe"))
+        assert bad_state.code() == grpc.StatusCode.INVALID_ARGUMENT and "state" in (bad_state.details() or "")
+        review = feedback_pb2.ReviewTermRequest(term_id=terms["Quorvia"].term_id, approve=True)
+        assert api.refused("ana", "ReviewTerm", review).code() == grpc.StatusCode.PERMISSION_DENIED
+        unknown = api.refused(
+            "quinn", "ReviewTerm", feedback_pb2.ReviewTermRequest(term_id="nope", approve=True)
+        )
+        assert unknown.code() == grpc.StatusCode.NOT_FOUND
+        blank = api.refused("quinn", "ReviewTerm", feedback_pb2.ReviewTermRequest(approve=True))
+        assert blank.code() == grpc.StatusCode.INVALID_ARGUMENT
+        approved = api.call("quinn", "ReviewTerm", review)
+        assert isinstance(approved, feedback_pb2.VocabularyCandidate)
+        assert approved.state == "approved" and approved.reviewed_by == "quinn"
+        with api.ctx.sessions() as session:
+            rows = list(session.scalars(select(OutboxEntry).where(OutboxEntry.topic == ASR_VOCABULARY.name)))
+        (update,) = [events_pb2.VocabularyUpdate.FromString(r.value) for r in rows]
+        assert update.domain == "support" and [t.term for t in update.terms] == ["Quorvia"]
+        assert update.terms[0].approved_by == "quinn"

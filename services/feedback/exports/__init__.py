@@ -36,6 +36,10 @@ FORMATS: dict[str, Exporter] = {
     "label_studio": write_label_studio,
 }
 
+# Formats that carry the audio itself: an example without audio (its blob was never stored, e.g.
+# text-only corrections) is left out of them and counted in their notes as ``without_audio``.
+AUDIO_FORMATS = frozenset({AUDIOFOLDER_DIR, "nemo", "kaldi", "label_studio"})
+
 __all__ = ["FORMATS", "ExportedFiles", "Exporter", "SpanAudio", "UnknownFormat", "export_snapshot"]
 
 
@@ -58,8 +62,15 @@ def export_snapshot(
         )
     wanted = set(formats) or set(FORMATS)
     spans = SpanAudio(audio)
-    return {
-        name: exporter(examples, spans, out_dir / name)
-        for name, exporter in FORMATS.items()
-        if name in wanted
-    }
+    with_audio = [item for item in examples if item.example.audio.uri]
+    written = {}
+    for name, exporter in FORMATS.items():
+        if name not in wanted:
+            continue
+        if name in AUDIO_FORMATS:
+            written[name] = exporter(with_audio, spans, out_dir / name)
+            if len(with_audio) < len(examples):
+                written[name].notes["without_audio"] = len(examples) - len(with_audio)
+        else:
+            written[name] = exporter(examples, spans, out_dir / name)
+    return written
