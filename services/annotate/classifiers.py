@@ -1,15 +1,19 @@
 """Sentiment and intent classifiers: the labelled corpus, training from ``textcat.cfg``, the
 trained models on disk with a card that says what they are and how well they did.
 
-A model lives in ``<models_dir>/annotate/<lang>/<task>/``: a spaCy pipeline with one ``textcat``
-component plus ``card.json``. Its version is a hash of what made it (the training lines, the
-config, the seed and spaCy's version), so training again from the same inputs is skipped.
+The models of a language's task form a small registry, ``<models_dir>/annotate/<lang>/<task>/``:
+``versions/<version>/`` holds each trained version (a spaCy pipeline with one ``textcat``
+component plus ``card.json``) and ``CURRENT`` names the one in use, replaced atomically, so a
+promotion (the feedback service's retraining) is one rename and a service reloads the new one
+without a restart. A version is a hash of what made it (the training lines, the config, the
+seed and spaCy's version), so training again from the same inputs is skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -35,6 +39,7 @@ class Example:
     sentiment: str
     intent: str
     split: str  # "train", "dev" (carved from train by a stable hash) or "test"
+    reviewed: bool = False  # a label a person checked in the flow (not a corpus line)
 
     def label(self, task: Task) -> str:
         return self.sentiment if task == "sentiment" else self.intent
@@ -72,6 +77,7 @@ class ModelCard:
     trained_at: float
     train_examples: int
     test_scores: dict[str, float] = field(default_factory=dict)  # accuracy, macro_f1 on the test split
+    reviewed_labels: int = 0  # human-reviewed labels among the training lines (0: the corpus alone)
 
     def write(self, folder: Path) -> None:
         (folder / "card.json").write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
@@ -83,7 +89,66 @@ class ModelCard:
 
 
 def model_dir(models_dir: Path, language: str, task: Task) -> Path:
+    """The task's registry folder."""
     return models_dir / "annotate" / language / task
+
+
+def version_dir(models_dir: Path, language: str, task: Task, version: str) -> Path:
+    return model_dir(models_dir, language, task) / "versions" / version
+
+
+def current_version(models_dir: Path, language: str, task: Task) -> str | None:
+    pointer = model_dir(models_dir, language, task) / "CURRENT"
+    version = pointer.read_text().strip() if pointer.is_file() else ""
+    return version if version and version_dir(models_dir, language, task, version).is_dir() else None
+
+
+def current_dir(models_dir: Path, language: str, task: Task) -> Path | None:
+    """The folder of the version in use; a model trained before the registry (card.json directly
+    in the task folder) is used as it is until ``train`` moves it into the registry."""
+    version = current_version(models_dir, language, task)
+    if version is not None:
+        return version_dir(models_dir, language, task, version)
+    flat = model_dir(models_dir, language, task)
+    return flat if ModelCard.read(flat) is not None else None
+
+
+def loaded_version(models_dir: Path, language: str, task: Task) -> str | None:
+    """The version ``load`` would load now."""
+    folder = current_dir(models_dir, language, task)
+    card = ModelCard.read(folder) if folder is not None else None
+    return card.version if card is not None else None
+
+
+def promote(models_dir: Path, language: str, task: Task, version: str) -> None:
+    """Make ``version`` the one in use: CURRENT is written beside and renamed over (atomic)."""
+    if ModelCard.read(version_dir(models_dir, language, task, version)) is None:
+        raise ValueError(f"no trained {language}/{task} classifier version {version!r}")
+    folder = model_dir(models_dir, language, task)
+    staging = folder / f".CURRENT.{os.getpid()}"
+    staging.write_text(version + "\n")
+    os.replace(staging, folder / "CURRENT")
+
+
+def list_versions(models_dir: Path, language: str, task: Task) -> list[ModelCard]:
+    """Every trained version, oldest first."""
+    root = model_dir(models_dir, language, task) / "versions"
+    cards = [ModelCard.read(folder) for folder in root.iterdir()] if root.is_dir() else []
+    return sorted((c for c in cards if c is not None), key=lambda c: c.trained_at)
+
+
+def _adopt_flat(models_dir: Path, language: str, task: Task) -> None:
+    """Move a model from before the registry into it, as its current version."""
+    folder = model_dir(models_dir, language, task)
+    card = ModelCard.read(folder)
+    if card is None or (folder / "versions").is_dir():
+        return
+    target = version_dir(models_dir, language, task, card.version)
+    target.mkdir(parents=True)
+    for item in list(folder.iterdir()):
+        if item.name != "versions":
+            item.rename(target / item.name)
+    promote(models_dir, language, task, card.version)
 
 
 def training_version(examples: Sequence[Example], task: Task) -> str:
@@ -133,56 +198,69 @@ def train(
     models_dir: Path,
     examples: Sequence[Example] | None = None,
     force: bool = False,
+    make_current: bool | None = None,
 ) -> tuple[ModelCard, bool]:
-    """Train (or keep) the ``task`` classifier of ``language``; returns its card and whether it
-    was trained now. ``examples`` default to the shipped corpus; the test split is never trained on."""
+    """Train (or keep) a version of the ``task`` classifier of ``language``; returns its card and
+    whether it was trained now. ``examples`` default to the shipped corpus; the test split is
+    never trained on. ``make_current``: None makes it current when no version is, or when the
+    current one was trained on the corpus alone (so a corpus update reaches the service, but a
+    version promoted from reviewed labels is kept); True or False decide."""
     from spacy.cli.train import train as spacy_train
 
+    _adopt_flat(models_dir, language, task)
     examples = list(examples) if examples is not None else read_corpus(language)
     version = training_version(examples, task)
-    target = model_dir(models_dir, language, task)
-    existing = ModelCard.read(target)
-    if existing is not None and existing.version == version and not force:
-        return existing, False
-    labels = sorted({ex.label(task) for ex in examples})
-    blank = spacy.blank(language)
-    with tempfile.TemporaryDirectory(prefix="voxloop-textcat-") as tmp:
-        paths = {}
-        for split in ("train", "dev"):
-            part = [ex for ex in examples if ex.split == split]
-            if not part:
-                raise ValueError(f"no {split} examples for {language}/{task}")
-            paths[split] = Path(tmp) / f"{split}.spacy"
-            _docbin(blank, part, task, labels).to_disk(paths[split])
-        spacy_train(
-            CONFIG,
-            Path(tmp) / "out",
-            use_gpu=-1,
-            overrides={
-                "paths.train": str(paths["train"]),
-                "paths.dev": str(paths["dev"]),
-                "nlp.lang": language,
-            },
-        )
-        nlp = spacy.load(Path(tmp) / "out" / "model-best")
-        test = [ex for ex in examples if ex.split == "test"]
-        card = ModelCard(
-            language=language,
-            task=task,
-            version=version,
-            labels=labels,
-            trained_at=time.time(),
-            train_examples=sum(ex.split == "train" for ex in examples),
-            test_scores=score(nlp, test, task) if test else {},
-        )
-        staging = target.with_name(target.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        nlp.to_disk(staging)
-        card.write(staging)
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    return card, True
+    target = version_dir(models_dir, language, task, version)
+    card = ModelCard.read(target)
+    trained = card is None or force
+    if trained:
+        labels = sorted({ex.label(task) for ex in examples})
+        blank = spacy.blank(language)
+        with tempfile.TemporaryDirectory(prefix="voxloop-textcat-") as tmp:
+            paths = {}
+            for split in ("train", "dev"):
+                part = [ex for ex in examples if ex.split == split]
+                if not part:
+                    raise ValueError(f"no {split} examples for {language}/{task}")
+                paths[split] = Path(tmp) / f"{split}.spacy"
+                _docbin(blank, part, task, labels).to_disk(paths[split])
+            spacy_train(
+                CONFIG,
+                Path(tmp) / "out",
+                use_gpu=-1,
+                overrides={
+                    "paths.train": str(paths["train"]),
+                    "paths.dev": str(paths["dev"]),
+                    "nlp.lang": language,
+                },
+            )
+            nlp = spacy.load(Path(tmp) / "out" / "model-best")
+            test = [ex for ex in examples if ex.split == "test"]
+            card = ModelCard(
+                language=language,
+                task=task,
+                version=version,
+                labels=labels,
+                trained_at=time.time(),
+                train_examples=sum(ex.split == "train" for ex in examples),
+                test_scores=score(nlp, test, task) if test else {},
+                reviewed_labels=sum(ex.reviewed for ex in examples),
+            )
+            staging = target.with_name(target.name + ".new")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            nlp.to_disk(staging)
+            card.write(staging)
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+    assert card is not None
+    if make_current is None:
+        current = current_dir(models_dir, language, task)
+        in_use = ModelCard.read(current) if current is not None else None
+        make_current = in_use is None or in_use.reviewed_labels == 0
+    if make_current:
+        promote(models_dir, language, task, version)
+    return card, trained
 
 
 def train_all(
@@ -195,10 +273,10 @@ def train_all(
 
 
 def load(models_dir: Path, language: str, task: Task) -> tuple[Language, ModelCard] | None:
-    """The trained classifier and its card, or None when this language has none."""
-    folder = model_dir(models_dir, language, task)
-    card = ModelCard.read(folder)
-    if card is None:
+    """The current version of the classifier and its card, or None when this language has none."""
+    folder = current_dir(models_dir, language, task)
+    card = ModelCard.read(folder) if folder is not None else None
+    if folder is None or card is None:
         return None
     return spacy.load(folder), card
 
@@ -207,5 +285,5 @@ def trained_languages(models_dir: Path) -> Iterator[str]:
     root = models_dir / "annotate"
     if root.is_dir():
         for folder in sorted(root.iterdir()):
-            if all(ModelCard.read(folder / task) for task in TASKS):
+            if all(current_dir(models_dir, folder.name, task) for task in TASKS):
                 yield folder.name

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from protos import transcripts_pb2
+from protos import events_pb2, transcripts_pb2
 from services.annotate.labeller import Labeller
 from services.annotate.publish import Trusted, take_review, take_trusted
 from services.annotate.settings import AnnotateSettings
@@ -58,3 +58,15 @@ def make_review_handler(settings: AnnotateSettings) -> Handler:
         return take_review(session, inbound.message_id, inbound.message, settings)
 
     return handle_review
+
+
+def make_promotion_handler(labeller: Labeller) -> Handler:
+    """Topic models.promoted.v1: reload what changed. Only one replica of a consumer group gets
+    the message; the others see the same CURRENT on their next ``refresh`` tick."""
+
+    def handle_promotion(session: Session, inbound: Inbound[events_pb2.ModelPromotion]) -> list[Outbound]:
+        require(inbound.message, "model", "language", "version")
+        labeller.refresh()
+        return []
+
+    return handle_promotion

@@ -192,6 +192,27 @@ class Labeller:
         for language in configured_languages(self._settings):
             self.pipeline(language)
 
+    def refresh(self) -> list[str]:
+        """Reload each loaded language whose classifiers' current version changed on disk (a
+        promotion); returns those languages. Labelling goes on meanwhile: the old pipeline
+        serves until the new one is in place."""
+        changed = []
+        for language, lp in list(self._pipelines.items()):
+            on_disk = " ".join(
+                f"{task}:{version}"
+                for task in classifiers.TASKS
+                if (version := classifiers.loaded_version(self._settings.models_dir, language, task))
+            )
+            if on_disk != lp.classifier_version:
+                if self._worker is not None:
+                    self._worker.reload(language)
+                self._pipelines[language] = build_pipeline(
+                    language, self._settings, self._precision, ner=self._worker is None
+                )
+                log.info("classifiers reloaded", language=language, versions=on_disk)
+                changed.append(language)
+        return changed
+
     def versions(self) -> str:
         """What labelled, for provenance: each loaded language's pipeline and classifiers."""
         return "; ".join(

@@ -43,6 +43,8 @@ class AnnotateSettings(ServiceSettings):
     # Run nlp.pipe in a child process (services/annotate/worker.py): the service's Kafka and
     # outbox threads then no longer slow the labelling down by taking the GIL.
     nlp_process: bool = True
+    # How often a replica looks for a promoted classifier in the registry (models_dir).
+    classifier_refresh_s: float = Field(15.0, gt=0)
 
     def profile(self, tenant_id: str) -> TenantProfile:
         return self.tenants.get(tenant_id) or TenantProfile()

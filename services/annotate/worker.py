@@ -29,6 +29,10 @@ def _serve(settings_json: str, requests: Any, results: Any) -> None:
     results.put(("ready", None))
     while (request := requests.get()) is not None:
         language, texts, batch_size = request
+        if texts is None:  # a promoted classifier: rebuild this language's pipeline on next use
+            pipelines.pop(language, None)
+            results.put(("ok", []))
+            continue
         try:
             if language not in pipelines:
                 pipelines[language] = build_pipeline(language, settings, {}).nlp
@@ -78,6 +82,12 @@ class NlpWorker:
             finally:  # a caller that stops early (an error) leaves no answer behind for the next
                 for _ in range(sent - taken):
                     self._results.get(timeout=300)
+
+    def reload(self, language: str) -> None:
+        """Drop the language's pipeline in the child; the next request loads the current models."""
+        with self._lock:
+            self._requests.put((language, None, 0))
+            self._take()
 
     def close(self) -> None:
         self._requests.put(None)

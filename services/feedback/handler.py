@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 
 from sqlalchemy.orm import Session
 
 from protos import events_pb2, transcripts_pb2
 from services.feedback import asr_retraining
+from services.feedback.classifier_retraining import retrain_classifiers
 from services.feedback.examples import example_for, top_label
 from services.feedback.settings import FeedbackSettings
 from services.feedback.store import ExampleRow
 from services.feedback.vocabulary import mine_example
 from shared.kafka.consumer import Handler, Inbound
 from shared.kafka.outbox import Outbound
+from shared.logging import get_logger
 from shared.records import record_and_publish
 from shared.service import ServiceContext
 from shared.topics import TRAINING_EXAMPLES
+
+log = get_logger(__name__)
 
 
 def keep_example(session: Session, example: events_pb2.TrainingExample) -> ExampleRow | None:
@@ -91,12 +96,16 @@ def make_alert_handler(ctx: ServiceContext, settings: FeedbackSettings) -> Handl
 
 
 def make_loop(ctx: ServiceContext, settings: FeedbackSettings) -> Callable[[], None]:
-    """One pass: enough corrected speech for an ASR retraining request?"""
+    """One pass: enough corrected speech for an ASR retraining request? Enough reviewed labels
+    to retrain a classifier?"""
 
     def loop() -> None:
         with ctx.unit_of_work() as (session, outbound):
             outbound += asr_retraining.check_corrected_hours(
                 session, settings.resolved_datasets_dir, settings.asr_retrain_hours, ctx.provenance()
             )
+        if settings.classifier_retraining:
+            for outcome in retrain_classifiers(ctx, settings.models_dir, settings.classifier_min_new_labels):
+                log.info("classifier retrained", **asdict(outcome))
 
     return loop
