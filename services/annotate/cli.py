@@ -35,13 +35,14 @@ def train(
     models_dir: ModelsDir = None,
 ) -> None:
     """Train each language's sentiment and intent classifier from the shipped corpus (a model
-    of the same corpus, config and spaCy version is kept, not trained again)."""
+    of the same corpus, config and spaCy version is kept, not trained again). It becomes the
+    current version unless one promoted from reviewed labels is in use."""
     from services.annotate import classifiers  # spaCy takes seconds to import: only when used
 
     home = _models_dir(models_dir)
     languages = language or classifiers.corpus_languages()
     table = Table(title=f"Classifiers in {home / 'annotate'}")
-    for col in ("language", "task", "version", "now", "train", "test accuracy", "test macro-F1"):
+    for col in ("language", "task", "version", "now", "train", "test accuracy", "test macro-F1", "current"):
         table.add_column(col)
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("training", total=len(languages) * len(classifiers.TASKS))
@@ -51,9 +52,11 @@ def train(
                 with contextlib.redirect_stdout(io.StringIO()):  # spaCy's own per-step table
                     card, trained = classifiers.train(lang, task, home, force=force)
                 s = card.test_scores
+                in_use = classifiers.current_version(home, lang, task)
+                current = "yes" if in_use == card.version else f"no: {in_use} (promoted from reviewed labels)"
                 table.add_row(
                     lang, task, card.version, "trained" if trained else "kept", str(card.train_examples),
-                    f"{s.get('accuracy', 0):.1%}", f"{s.get('macro_f1', 0):.1%}",
+                    f"{s.get('accuracy', 0):.1%}", f"{s.get('macro_f1', 0):.1%}", current,
                 )  # fmt: skip
                 progress.advance(bar)
     console.print(table)
