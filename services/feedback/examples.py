@@ -110,5 +110,6 @@ def example_for(
 
 
 def top_label(scores: Iterable[transcripts_pb2.LabelScore]) -> str:
+    """The best-scored label of a LabelScore list, "" when there is none."""
     best = max(scores, key=lambda s: s.confidence, default=None)
     return best.label if best is not None else ""

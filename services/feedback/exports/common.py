@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from protos import common_pb2, transcripts_pb2
+from protos import common_pb2
+from services.feedback.examples import top_label as top_label  # re-exported for the writers
 from services.feedback.snapshot import SPLITS, AudioSource, SnapshotExample, safe_id
 from shared.audio import TARGET_RATE_HZ, decode_container, decode_pcm16, from_pcm16, to_wav
 
@@ -134,12 +135,6 @@ def by_recording(examples: Iterable[SnapshotExample]) -> dict[str, list[Snapshot
 def one_line(text: str) -> str:
     """Line-based formats cannot hold a newline or a tab inside a text."""
     return " ".join(text.split())
-
-
-def top_label(scores: Iterable[transcripts_pb2.LabelScore]) -> str:
-    """The best-scored label of a LabelScore list, "" when there is none."""
-    best = max(scores, key=lambda s: s.confidence, default=None)
-    return best.label if best is not None else ""
 
 
 def entities_json(item: SnapshotExample) -> str:
