@@ -197,7 +197,45 @@ def create_snapshot(
         ),
         encoding="utf-8",
     )
+    (folder / "README.md").write_text(
+        dataset_card(snapshot_id, now, language, note, members, summary), "utf-8"
+    )
     return _message(row)
+
+
+def dataset_card(
+    snapshot_id: str,
+    created_at: float,
+    language: str,
+    note: str,
+    members: Sequence[SnapshotExample],
+    summary: dict[str, object],
+) -> str:
+    """The snapshot's README: what is in it and how it was split, for whoever trains on it."""
+    rows = "\n".join(
+        f"| {s.split} | {s.examples} | {s.hours * 60:.1f} | {s.recordings} | {s.speakers} |"
+        for s in _summary(members)
+    )
+    languages = ", ".join(sorted({m.example.language for m in members})) or "-"
+    reviewed = sum(m.example.labels_reviewed for m in members)
+    corrected = sum(m.example.quality.corrected for m in members)
+    return f"""# Dataset snapshot {snapshot_id}
+
+Frozen {datetime.fromtimestamp(created_at, UTC):%Y-%m-%d %H:%M} UTC by the voxloop feedback service
+(language filter: {language or "none"}){f"; note: {note}" if note else ""}. Languages: {languages}.
+
+| split | examples | minutes | recordings | speakers |
+|---|---:|---:|---:|---:|
+{rows}
+
+- No speaker and no recording is in two splits; evaluation and gold material is only in test; a
+  recording held out by an earlier snapshot stays held out (docs/datasets.md in the repository).
+- {summary["duplicates_dropped"]} duplicates dropped, {summary["protected_examples"]} protected examples.
+- Texts are validated transcripts: {corrected} of {len(members)} were corrected by linguists; labels of
+  {reviewed} were checked by a person (the rest are the annotation models').
+- `manifest.jsonl`: one line per example (ids, split, speaker, times, audio blob and offset, text,
+  draft text and its WER). `exports/<format>/`: the formats written by `voxloop feedback export`.
+"""
 
 
 def list_snapshots(session: Session) -> list[feedback_pb2.DatasetSnapshot]:

@@ -124,6 +124,9 @@ def test_a_snapshot_keeps_speakers_apart_holds_out_evaluation_and_drops_duplicat
     assert {s.split for s in snapshot.splits if s.examples} == {"train", "dev", "test"}
     manifest = Path(snapshot.path, "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(manifest) == 6 and Path(snapshot.path, "snapshot.json").is_file()
+    card = Path(snapshot.path, "README.md").read_text(encoding="utf-8")
+    assert snapshot.snapshot_id in card and "1 duplicates dropped, 1 protected examples" in card
+    assert "3 of 6 were corrected by linguists" in card
     # Nothing new: the same snapshot. A re-validated segment: a new snapshot; the old one is frozen.
     with f.ctx.sessions.begin() as session:
         assert (
