@@ -42,7 +42,8 @@ def test_the_summary_scores_drafts_and_corrections_against_the_reference() -> No
         {"a": 100.0, "b": 100.0},
         [
             received(TRANSCRIPTS_DRAFT.name, draft("a", "one two tree"), 103.0),
-            received(TRANSCRIPTS_DRAFT.name, draft("a", "one two three", version=2), 104.0),  # a re-decode: v2 wins
+            # a re-decode: version 2 wins
+            received(TRANSCRIPTS_DRAFT.name, draft("a", "one two three", version=2), 104.0),
             received(
                 TRANSCRIPTS_VALIDATED.name,
                 validated("a", "one two three four", transcripts_pb2.ROUTE_HUMAN_REVIEW),
