@@ -9,9 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests need: espeak-ng synthesises the non-English speech the ASR tests
-# transcribe. Not in the production image. Quiet when everything is already there. Each package
+# transcribe; chromium runs the browser client's end-to-end tests (driven by Playwright). Not in
+# the production image. Quiet when everything is already there. Each package
 # here provides a command of the same name, which is how its presence is checked.
-DEBIAN_PACKAGES=(espeak-ng)
+DEBIAN_PACKAGES=(espeak-ng chromium)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

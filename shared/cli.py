@@ -62,20 +62,23 @@ def _status_table(home: Path) -> Table:
         health = "-" if row.healthy is None else ("[green]SERVING" if row.healthy else "[red]NOT SERVING")
         alive = "[green]yes" if row.alive else "[red]no"
         port = f"kafka {row.grpc_port}" if row.healthy is None else str(row.grpc_port)
+        if row.http_port:
+            port += f", page http://127.0.0.1:{row.http_port}/"
         metrics = f"http://127.0.0.1:{row.metrics_port}/metrics" if row.metrics_port else "-"
         table.add_row(row.name, str(row.pid), alive, health, port, metrics, row.log)
     return table
 
 
-def _up(home: Path, broker_port: int, free_ports: bool = False) -> StackState:
+def _up(home: Path, broker_port: int, free_ports: bool = False, http_port: int = 8080) -> StackState:
     with _progress() as progress:
-        task = progress.add_task("starting", total=8)
+        task = progress.add_task("starting", total=9)
 
         def hook(step: str, done: int, total: int) -> None:
             progress.update(task, description=step, completed=done, total=total)
 
         try:
-            ports = stack.StackPorts.free() if free_ports else stack.StackPorts.defaults(broker_port)
+            defaults = stack.StackPorts.defaults(broker_port, http_port)
+            ports = stack.StackPorts.free() if free_ports else defaults
             state = stack.up(home, ports, hook=hook)
         except stack.StackError as exc:
             console.print(f"[red]error:[/] {exc}")
@@ -89,10 +92,17 @@ def up(
     home: Home = DEFAULT_HOME,
     broker_port: Annotated[int, typer.Option(help="Kafka listener port.")] = 9092,
     free_ports: Annotated[bool, typer.Option(help="Pick free ports instead of the defaults.")] = False,
+    http_port: Annotated[int, typer.Option(help="The linguists' browser client (gateway) port.")] = 8080,
 ) -> None:
     """Start the broker, create topics, start every service, wait until all are healthy."""
-    _up(home, broker_port, free_ports)
+    state = _up(home, broker_port, free_ports, http_port)
+    page = next((p.http_port for p in state.services if p.http_port), 0)
     console.print("stack is up; `voxloop status` shows it, `voxloop down` stops it.")
+    if page:
+        console.print(
+            f"linguists' browser client: http://127.0.0.1:{page}/ (log in with a token from "
+            "`voxloop dispatch token issue`)"
+        )
 
 
 @app.command()
@@ -111,7 +121,7 @@ def status(home: Home = DEFAULT_HOME) -> None:
 def down(home: Home = DEFAULT_HOME) -> None:
     """Stop services (they finish their in-flight message) and the broker."""
     with _progress() as progress:
-        task = progress.add_task("stopping", total=7)
+        task = progress.add_task("stopping", total=8)
         stopped = stack.down(
             home,
             hook=lambda step, done, total: progress.update(

@@ -13,9 +13,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SERVICES = ("ingest", "asr", "quality", "dispatch", "annotate", "feedback")
-DEFAULT_GRPC_PORTS = dict(zip(SERVICES, range(50051, 50057), strict=True))
-DEFAULT_METRICS_PORTS = dict(zip(SERVICES, range(9101, 9107), strict=True))
+# The gateway (the linguists' browser client) comes last: it forwards to dispatch and quality.
+SERVICES = ("ingest", "asr", "quality", "dispatch", "annotate", "feedback", "gateway")
+DEFAULT_GRPC_PORTS = dict(zip(SERVICES, range(50051, 50058), strict=True))
+DEFAULT_METRICS_PORTS = dict(zip(SERVICES, range(9101, 9108), strict=True))
+DEFAULT_HTTP_PORT = 8080  # the gateway's page and JSON API
 
 
 def env_prefix(service: str) -> str:
@@ -59,6 +61,7 @@ class ProcessInfo:
     grpc_port: int = 0
     metrics_port: int = 0
     instance_id: str = ""
+    http_port: int = 0  # the gateway's page; 0 for the other services
 
 
 @dataclass
@@ -124,6 +127,7 @@ def start_service(
     metrics_port: int,
     extra_env: dict[str, str] | None = None,
     instance: str = "0",
+    http_port: int = 0,
 ) -> ProcessInfo:
     """Start ``python -m services.<name>`` detached, its logs in ``home/logs``."""
     prefix = env_prefix(name)
@@ -136,6 +140,7 @@ def start_service(
         f"{prefix}GRPC_PORT": str(grpc_port),
         f"{prefix}METRICS_PORT": str(metrics_port),
         f"{prefix}INSTANCE_ID": instance_id,
+        **({f"{prefix}HTTP_PORT": str(http_port)} if http_port else {}),
         **(extra_env or {}),
     }
     log_path = home / "logs" / f"{instance_id}.log"
@@ -149,7 +154,7 @@ def start_service(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    return ProcessInfo(name, proc.pid, str(log_path), grpc_port, metrics_port, instance_id)
+    return ProcessInfo(name, proc.pid, str(log_path), grpc_port, metrics_port, instance_id, http_port)
 
 
 def stop_process(pid: int, timeout_s: float = 20.0) -> bool:

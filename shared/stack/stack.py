@@ -13,6 +13,7 @@ from shared.grpc.healthcheck import check
 from shared.kafka.admin import ensure_topics
 from shared.stack.processes import (
     DEFAULT_GRPC_PORTS,
+    DEFAULT_HTTP_PORT,
     DEFAULT_METRICS_PORTS,
     SERVICES,
     ProcessInfo,
@@ -41,14 +42,28 @@ def admin_token(home: Path) -> str:
     return token_path(home).read_text().strip()
 
 
-def auth_env(home: Path) -> dict[str, str]:
-    """A fresh admin token per stack, readable by its owner only; services get its hash."""
-    path = token_path(home)
+def _secret(path: Path) -> str:
+    """A token kept in a file readable by its owner only, made on first use."""
     if not path.exists():
         path.write_text(new_token())
         path.chmod(0o600)
-    spec = [{"sha256": hash_token(admin_token(home)), "subject": "stack-admin", "roles": ["admin"]}]
-    return {"VOXLOOP_AUTH_TOKENS": json.dumps(spec)}
+    return path.read_text().strip()
+
+
+def auth_env(home: Path) -> dict[str, str]:
+    """A fresh admin token per stack; services get its hash. The quality service also accepts
+    the gateway's own token (no role), with which it reads the linguist figures for QA leads."""
+    admin = {"sha256": hash_token(_secret(token_path(home))), "subject": "stack-admin", "roles": ["admin"]}
+    gateway = {"sha256": hash_token(_secret(home / "gateway.token")), "subject": "gateway", "roles": []}
+    return {"VOXLOOP_AUTH_TOKENS": json.dumps([admin]), "QUALITY_AUTH_TOKENS": json.dumps([admin, gateway])}
+
+
+def gateway_env(home: Path, ports: StackPorts) -> dict[str, str]:
+    return {
+        "GATEWAY_DISPATCH_TARGET": f"127.0.0.1:{ports.grpc['dispatch']}",
+        "GATEWAY_QUALITY_TARGET": f"127.0.0.1:{ports.grpc['quality']}",
+        "GATEWAY_QUALITY_TOKEN": _secret(home / "gateway.token"),
+    }
 
 
 @dataclass(frozen=True)
@@ -56,15 +71,17 @@ class StackPorts:
     broker: int
     grpc: dict[str, int]
     metrics: dict[str, int]
+    http: int = DEFAULT_HTTP_PORT  # the gateway's page
 
     @classmethod
-    def defaults(cls, broker: int = 9092) -> StackPorts:
-        return cls(broker, dict(DEFAULT_GRPC_PORTS), dict(DEFAULT_METRICS_PORTS))
+    def defaults(cls, broker: int = 9092, http: int = DEFAULT_HTTP_PORT) -> StackPorts:
+        return cls(broker, dict(DEFAULT_GRPC_PORTS), dict(DEFAULT_METRICS_PORTS), http)
 
     @classmethod
     def free(cls) -> StackPorts:
         """Random free ports, for tests that run beside a developer's own stack."""
-        return cls(free_port(), {s: free_port() for s in SERVICES}, {s: free_port() for s in SERVICES})
+        grpc, metrics = {s: free_port() for s in SERVICES}, {s: free_port() for s in SERVICES}
+        return cls(free_port(), grpc, metrics, free_port())
 
 
 def up(
@@ -86,6 +103,8 @@ def up(
     ports = ports or StackPorts.defaults()
     if port_open(ports.broker):
         raise StackError(f"port {ports.broker} is taken; choose another with --broker-port")
+    if "gateway" in services and port_open(ports.http):
+        raise StackError(f"port {ports.http} is taken; choose another with --http-port")
     home.mkdir(parents=True, exist_ok=True)
     total = 2 + len(services)
     hook("broker", 0, total)
@@ -97,9 +116,14 @@ def up(
     ensure_topics(bootstrap, all_topic_names())
     env = {**auth_env(home), **(extra_env or {})}
     for name in services:
-        state.services.append(
-            start_service(name, home, bootstrap, ports.grpc[name], ports.metrics[name], env)
-        )
+        if name == "gateway":
+            gateway = {**env, **gateway_env(home, ports)}
+            proc = start_service(
+                name, home, bootstrap, ports.grpc[name], ports.metrics[name], gateway, http_port=ports.http
+            )
+        else:
+            proc = start_service(name, home, bootstrap, ports.grpc[name], ports.metrics[name], env)
+        state.services.append(proc)
     state.save()
     try:
         _wait_serving(state, total, timeout_s, hook)
@@ -133,6 +157,7 @@ class ProcessStatus:
     grpc_port: int
     metrics_port: int
     log: str
+    http_port: int = 0
 
 
 def status(home: Path) -> list[ProcessStatus]:
@@ -162,6 +187,7 @@ def status(home: Path) -> list[ProcessStatus]:
                 proc.grpc_port,
                 proc.metrics_port,
                 proc.log,
+                proc.http_port,
             )
         )
     return rows
