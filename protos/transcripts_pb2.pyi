@@ -617,6 +617,9 @@ class ValidatedTranscript(_message.Message):
     MERGED_SEGMENT_IDS_FIELD_NUMBER: _builtins.int
     AUDIO_FIELD_NUMBER: _builtins.int
     AUDIO_START_S_FIELD_NUMBER: _builtins.int
+    DRAFT_PROVENANCE_FIELD_NUMBER: _builtins.int
+    DECODE_PROFILE_FIELD_NUMBER: _builtins.int
+    CLASSIFIER_VERSION_FIELD_NUMBER: _builtins.int
     route: Global___Route.ValueType
     """how the segment got here (auto-accepted or human-reviewed)"""
     confidence: _builtins.float
@@ -639,6 +642,10 @@ class ValidatedTranscript(_message.Message):
     """as in CorrectedTranscript"""
     audio_start_s: _builtins.float
     """recording time of that audio's first sample"""
+    decode_profile: _builtins.str
+    """as in DraftTranscript: "default", or "safe" after a re-decode"""
+    classifier_version: _builtins.str
+    """as in AnnotatedTranscript"""
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
@@ -666,6 +673,13 @@ class ValidatedTranscript(_message.Message):
     @_builtins.property
     def audio(self) -> _common_pb2.AudioRef:
         """the audio the segment was transcribed from (16 kHz mono)"""
+
+    @_builtins.property
+    def draft_provenance(self) -> _common_pb2.Provenance:
+        """What produced the judged draft (QaVerdict.draft), for every route: versions[] holds it only
+        for an auto-accepted segment (dispatch's history carries no provenance).
+        the ASR model's name and version, its decoding parameters
+        """
 
     def __init__(
         self,
@@ -696,10 +710,13 @@ class ValidatedTranscript(_message.Message):
         merged_segment_ids: _abc.Iterable[_builtins.str] | None = ...,
         audio: _common_pb2.AudioRef | None = ...,
         audio_start_s: _builtins.float = ...,
+        draft_provenance: _common_pb2.Provenance | None = ...,
+        decode_profile: _builtins.str = ...,
+        classifier_version: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "draft", b"draft", "provenance", b"provenance", "segment", b"segment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "draft", b"draft", "draft_provenance", b"draft_provenance", "provenance", b"provenance", "segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "audio_start_s", b"audio_start_s", "confidence", b"confidence", "context", b"context", "corrected_by", b"corrected_by", "draft", b"draft", "entities", b"entities", "intent", b"intent", "labels_reviewed", b"labels_reviewed", "labels_reviewed_by", b"labels_reviewed_by", "merged_segment_ids", b"merged_segment_ids", "pipeline", b"pipeline", "policy_version", b"policy_version", "provenance", b"provenance", "quality_reasons", b"quality_reasons", "redacted", b"redacted", "reviewed_by", b"reviewed_by", "risk_tier", b"risk_tier", "route", b"route", "segment", b"segment", "sentiment", b"sentiment", "speaker_sentiment", b"speaker_sentiment", "split_of", b"split_of", "trained_pipeline", b"trained_pipeline", "version", b"version", "versions", b"versions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "audio_start_s", b"audio_start_s", "classifier_version", b"classifier_version", "confidence", b"confidence", "context", b"context", "corrected_by", b"corrected_by", "decode_profile", b"decode_profile", "draft", b"draft", "draft_provenance", b"draft_provenance", "entities", b"entities", "intent", b"intent", "labels_reviewed", b"labels_reviewed", "labels_reviewed_by", b"labels_reviewed_by", "merged_segment_ids", b"merged_segment_ids", "pipeline", b"pipeline", "policy_version", b"policy_version", "provenance", b"provenance", "quality_reasons", b"quality_reasons", "redacted", b"redacted", "reviewed_by", b"reviewed_by", "risk_tier", b"risk_tier", "route", b"route", "segment", b"segment", "sentiment", b"sentiment", "speaker_sentiment", b"speaker_sentiment", "split_of", b"split_of", "trained_pipeline", b"trained_pipeline", "version", b"version", "versions", b"versions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

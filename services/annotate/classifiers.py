@@ -130,13 +130,6 @@ def promote(models_dir: Path, language: str, task: Task, version: str) -> None:
     os.replace(staging, folder / "CURRENT")
 
 
-def list_versions(models_dir: Path, language: str, task: Task) -> list[ModelCard]:
-    """Every trained version, oldest first."""
-    root = model_dir(models_dir, language, task) / "versions"
-    cards = [ModelCard.read(folder) for folder in root.iterdir()] if root.is_dir() else []
-    return sorted((c for c in cards if c is not None), key=lambda c: c.trained_at)
-
-
 def _adopt_flat(models_dir: Path, language: str, task: Task) -> None:
     """Move a model from before the registry into it, as its current version."""
     folder = model_dir(models_dir, language, task)

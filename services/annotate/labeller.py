@@ -90,6 +90,11 @@ def _blank(language: str) -> Language:
         return spacy.blank("xx")
 
 
+def classifier_version(versions: Mapping[str, str]) -> str:
+    """The classifiers' versions as labels and provenance name them: "sentiment:<v> intent:<v>"."""
+    return " ".join(f"{task}:{version}" for task, version in versions.items())
+
+
 def configured_languages(settings: AnnotateSettings) -> list[str]:
     """The languages loaded at start: those with a trained pipeline or trained classifiers."""
     return sorted(set(settings.pipelines) | set(classifiers.trained_languages(settings.models_dir)))
@@ -114,7 +119,7 @@ def build_pipeline(
     else:
         nlp = _blank(language)
     labels: dict[str, list[str]] = {}
-    versions: list[str] = []
+    versions: dict[str, str] = {}  # task -> version
     sentiment: Language | None = None
     for task in classifiers.TASKS:
         loaded = classifiers.load(settings.models_dir, language, task)
@@ -122,14 +127,21 @@ def build_pipeline(
             continue
         classifier, card = loaded
         nlp.add_pipe("textcat", name=task, source=classifier)
-        versions.append(f"{task}:{card.version}")
+        versions[task] = card.version
         labels[task] = card.labels
         if task == "sentiment":
             sentiment = classifier
     if len(labels) < len(classifiers.TASKS):
         log.warning("no trained classifiers", language=language, hint="run `voxloop annotate train`")
     return LanguagePipeline(
-        language, nlp, pipeline, trained, precision.get(language, {}), sentiment, " ".join(versions), labels
+        language,
+        nlp,
+        pipeline,
+        trained,
+        precision.get(language, {}),
+        sentiment,
+        classifier_version(versions),
+        labels,
     )
 
 
@@ -198,10 +210,12 @@ class Labeller:
         serves until the new one is in place."""
         changed = []
         for language, lp in list(self._pipelines.items()):
-            on_disk = " ".join(
-                f"{task}:{version}"
-                for task in classifiers.TASKS
-                if (version := classifiers.loaded_version(self._settings.models_dir, language, task))
+            on_disk = classifier_version(
+                {
+                    task: version
+                    for task in classifiers.TASKS
+                    if (version := classifiers.loaded_version(self._settings.models_dir, language, task))
+                }
             )
             if on_disk != lp.classifier_version:
                 if self._worker is not None:

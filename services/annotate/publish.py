@@ -97,6 +97,9 @@ def _validated(
         # The draft's audio: a split or merged correction keeps the audio it was cut from.
         audio=item.verdict.draft.audio,
         audio_start_s=item.verdict.draft.segment.start_s,
+        draft_provenance=item.verdict.draft.provenance,
+        decode_profile=item.verdict.draft.decode_profile,
+        classifier_version=labels.classifier_version,
     )
     return validated
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from protos import common_pb2, events_pb2, transcripts_pb2
 from shared.kafka.consumer import require
-from shared.text import normalise_text, wer
+from shared.text import wer
 
 TRUE = frozenset({"true", "1", "yes"})
 
@@ -38,14 +38,13 @@ def split_for(recording_id: str) -> str:
 
 
 def _origin(validated: transcripts_pb2.ValidatedTranscript) -> events_pb2.ExampleOrigin:
-    draft = next((v.provenance for v in validated.versions if v.kind == "draft"), None)
     people = [validated.corrected_by, validated.reviewed_by, validated.labels_reviewed_by]
     return events_pb2.ExampleOrigin(
-        draft_model=draft.model_name if draft else "",
-        draft_model_version=draft.model_version if draft else "",
-        decode_profile=draft.parameters.get("profile", "") if draft else "",
+        draft_model=validated.draft_provenance.model_name,
+        draft_model_version=validated.draft_provenance.model_version,
+        decode_profile=validated.decode_profile,
         annotation_pipeline=validated.pipeline,
-        classifier_version=validated.provenance.parameters.get("classifier_version", ""),
+        classifier_version=validated.classifier_version,
         linguists=list(dict.fromkeys(p for p in people if p)),
         corrected_by=validated.corrected_by,
         reviewed_by=validated.reviewed_by,
@@ -55,8 +54,7 @@ def _origin(validated: transcripts_pb2.ValidatedTranscript) -> events_pb2.Exampl
 
 
 def _quality(validated: transcripts_pb2.ValidatedTranscript, draft_text: str) -> events_pb2.ExampleQuality:
-    language = validated.segment.language
-    scored = wer(validated.segment.text, draft_text, language)
+    scored = wer(validated.segment.text, draft_text, validated.segment.language)
     return events_pb2.ExampleQuality(
         draft_wer=scored.wer,
         substitutions=scored.substitutions,
@@ -67,7 +65,7 @@ def _quality(validated: transcripts_pb2.ValidatedTranscript, draft_text: str) ->
         route=validated.route,
         risk_tier=validated.risk_tier,
         quality_reasons=validated.quality_reasons,
-        corrected=normalise_text(draft_text, language) != normalise_text(validated.segment.text, language),
+        corrected=scored.errors > 0,
     )
 
 

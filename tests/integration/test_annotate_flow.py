@@ -38,6 +38,7 @@ TEXT = (
     "Hello, this is Anna Smith from Boston, my email is anna@example.com, "
     "and thank you so much, everything works perfectly now."
 )
+DRAFT_MODEL = common_pb2.Provenance(model_name="faster-whisper/base", model_version="3c5e1f0a")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,8 @@ def verdict(
     )
     v.context.recording_id, v.context.tenant_id = "rec-1", tenant
     v.draft.segment.CopyFrom(segment(segment_id, text))
-    v.draft.version = 1
+    v.draft.version, v.draft.decode_profile = 1, "default"
+    v.draft.provenance.CopyFrom(DRAFT_MODEL)
     v.reasons.append("confident")
     return v
 
@@ -87,7 +89,9 @@ def corrected(segment_id: str, version: int, text: str = TEXT) -> transcripts_pb
     c.segment.CopyFrom(segment(segment_id, text))
     c.draft.CopyFrom(segment(segment_id, text.replace("Smith", "Smyth")))
     c.verdict.route = transcripts_pb2.ROUTE_HUMAN_REVIEW
-    c.history.add(version=1, kind="draft")
+    c.verdict.draft.version, c.verdict.draft.decode_profile = 2, "safe"  # judged after a re-decode
+    c.verdict.draft.provenance.CopyFrom(DRAFT_MODEL)
+    c.history.add(version=1, kind="draft")  # dispatch's history: versions without provenance
     c.history.add(version=version, kind="correction")
     return c
 
@@ -131,6 +135,8 @@ def test_an_auto_accepted_segment_is_labelled_and_validated(
     assert validated.pipeline.startswith("en_core_web_sm") and validated.trained_pipeline
     assert [v.kind for v in validated.versions] == ["draft", "validated"] and validated.version == 1
     assert not annotated.needs_label_review and "sentiment:" in annotated.classifier_version  # type: ignore[attr-defined]
+    assert validated.draft_provenance == DRAFT_MODEL and validated.decode_profile == "default"
+    assert validated.classifier_version == annotated.classifier_version  # type: ignore[attr-defined]
     # A redelivered or older copy of the same segment changes nothing.
     assert a.feed(a.on_verdict, TRANSCRIPTS_QA.name, verdict("seg-1")) == []
 
@@ -146,6 +152,9 @@ def test_a_human_corrected_version_supersedes_and_an_older_one_is_dropped(
     (validated,) = only(out, TRANSCRIPTS_VALIDATED.name)
     assert validated.version == 3 and validated.corrected_by == "ana" and validated.reviewed_by == "rui"  # type: ignore[attr-defined]
     assert "Smyth" in validated.draft.text  # type: ignore[attr-defined]
+    assert isinstance(validated, transcripts_pb2.ValidatedTranscript)
+    assert validated.draft_provenance == DRAFT_MODEL and validated.decode_profile == "safe"
+    assert "sentiment:" in validated.classifier_version and "intent:" in validated.classifier_version
     assert a.feed(a.on_corrected, TRANSCRIPTS_CORRECTED.name, corrected("seg-2", 2)) == []
 
 

@@ -24,6 +24,9 @@ from shared.topics import QUALITY_ALERTS, TRAINING_EXAMPLES, TRAINING_RETRAIN, T
 
 pytestmark = pytest.mark.integration
 
+DRAFT_MODEL = common_pb2.Provenance(model_name="faster-whisper/base", model_version="3c5e1f0a")
+CLASSIFIERS = "sentiment:9f2b71c04d1e intent:0a7c3e55b812"
+
 
 def validated(
     segment_id: str,
@@ -36,7 +39,9 @@ def validated(
     metadata: dict[str, str] | None = None,
     start_s: float = 0.0,
     audio_sha: str = "",
+    decode_profile: str = "default",
 ) -> transcripts_pb2.ValidatedTranscript:
+    """As annotate publishes it: the draft's origin in its own fields, for every route."""
     v = transcripts_pb2.ValidatedTranscript(version=version, confidence=0.6, risk_tier="standard")
     v.context.recording_id, v.context.tenant_id, v.context.domain = recording_id, "acme", "support"
     v.context.metadata.update(metadata or {})
@@ -46,15 +51,23 @@ def validated(
     v.audio.sha256 = audio_sha or codec.new_id().replace("-", "")[:32] * 2
     v.sentiment.add(label="negative", confidence=0.8)
     v.intent.add(label="complaint", confidence=0.7)
-    v.versions.add(version=1, kind="draft", provenance=common_pb2.Provenance(model_name="whisper-base-ct2"))
+    v.draft_provenance.CopyFrom(DRAFT_MODEL)
+    v.decode_profile, v.classifier_version = decode_profile, CLASSIFIERS
     if draft is None:
         v.route = transcripts_pb2.ROUTE_AUTO_ACCEPT
-    else:
+        v.versions.add(version=1, kind="draft", provenance=DRAFT_MODEL)
+    else:  # dispatch's history: versions without provenance
         v.route = transcripts_pb2.ROUTE_HUMAN_REVIEW
         v.draft.text = draft
         v.corrected_by, v.reviewed_by = "ana", "rui"
+        v.versions.add(version=1, kind="draft")
         v.versions.add(version=version, kind="correction")
     return v
+
+
+def origin_of(example: events_pb2.TrainingExample) -> tuple[str, str, str, str]:
+    o = example.origin
+    return o.draft_model, o.draft_model_version, o.decode_profile, o.classifier_version
 
 
 class Feedback:
@@ -80,7 +93,13 @@ def test_a_corrected_segment_becomes_an_example_with_its_quality_and_origin(
 ) -> None:
     f = Feedback(tmp_path, db_url)
     (out,) = f.validate(
-        validated("s1", "rec-1", "I called Zentrix support twice", "I called centrics support twice")
+        validated(
+            "s1",
+            "rec-1",
+            "I called Zentrix support twice",
+            "I called centrics support twice",
+            decode_profile="safe",
+        )
     )
     assert out.topic == TRAINING_EXAMPLES.name and out.key == "rec-1"
     ex = out.message
@@ -89,7 +108,8 @@ def test_a_corrected_segment_becomes_an_example_with_its_quality_and_origin(
         "I called centrics"
     )
     assert ex.quality.corrected and ex.quality.substitutions == 1 and abs(ex.quality.draft_wer - 0.2) < 1e-9
-    assert ex.origin.draft_model == "whisper-base-ct2" and list(ex.origin.linguists) == ["ana", "rui"]
+    assert list(ex.origin.linguists) == ["ana", "rui"]
+    assert origin_of(ex) == ("faster-whisper/base", "3c5e1f0a", "safe", CLASSIFIERS)
     assert ex.speaker_id == "acme/rec-1/SPEAKER_00" and ex.domain == "support" and ex.version == 2
     assert [s.label for s in ex.sentiment] == ["negative"] and not ex.gold and not ex.evaluation
     # Redelivered or older: nothing new.
@@ -97,6 +117,7 @@ def test_a_corrected_segment_becomes_an_example_with_its_quality_and_origin(
     auto = f.validate(validated("s2", "rec-1", "thanks a lot"))[0].message
     assert isinstance(auto, events_pb2.TrainingExample)
     assert auto.quality.draft_wer == 0.0 and not auto.quality.corrected and auto.source_text == "thanks a lot"
+    assert origin_of(auto) == ("faster-whisper/base", "3c5e1f0a", "default", CLASSIFIERS)
 
 
 def test_a_snapshot_keeps_speakers_apart_holds_out_evaluation_and_drops_duplicates(
