@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,7 +19,7 @@ from protos import dispatch_pb2
 from services.dispatch.rules import ROLES, Person
 from services.dispatch.store import DispatchToken, DispatchUser
 from services.dispatch.tasks import Refused, audit
-from shared.grpc.auth import Authenticator, Principal, hash_token, new_token
+from shared.grpc.auth import Authenticator, Principal, Unauthenticated, hash_token, new_token
 
 
 class DatabaseTokens:
@@ -39,8 +40,14 @@ class DatabaseTokens:
             ).first()
             if found is not None:
                 row, user = found
-                if row.revoked_at or (row.expires_at and row.expires_at < now) or not user or not user.active:
-                    return None
+                # Said precisely, so a linguist knows to ask for a new token rather than retype it.
+                if row.revoked_at:
+                    raise Unauthenticated(f"token {row.token_id} was revoked: ask an admin for a new one")
+                if row.expires_at and row.expires_at < now:
+                    at = datetime.fromtimestamp(row.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                    raise Unauthenticated(f"token {row.token_id} expired at {at}: ask an admin for a new one")
+                if not user or not user.active:
+                    raise Unauthenticated(f"{row.subject} is disabled or unknown: ask an admin")
                 return Principal(
                     user.subject, frozenset(user.roles), frozenset(user.languages), frozenset(user.domains)
                 )

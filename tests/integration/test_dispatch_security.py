@@ -79,7 +79,9 @@ def test_revoked_token_is_refused_on_its_next_call(db_url: str, tmp_path: Path) 
         other = d.client(d.admin.issue_token("anna").token)  # a second token of hers stays valid
         assert anna.whoami().subject == "anna"
         assert d.admin.revoke(token_id=token_id) == 1
-        assert refusal(anna.whoami).code == grpc.StatusCode.UNAUTHENTICATED
+        refused = refusal(anna.whoami)
+        assert refused.code == grpc.StatusCode.UNAUTHENTICATED
+        assert refused.message == f"token {token_id} was revoked: ask an admin for a new one"
         assert other.whoami().subject == "anna"
         assert d.admin.revoke(token_id=token_id) == 0  # already revoked
         assert refused_rows(d, "WhoAmI") == [("anonymous", "UNAUTHENTICATED", "")]
@@ -97,7 +99,9 @@ def test_expired_token_is_refused(db_url: str, tmp_path: Path) -> None:
                 .where(DispatchToken.token_id == token_id)
                 .values(expires_at=time.time() - 1.0)
             )
-        assert refusal(anna.whoami).code == grpc.StatusCode.UNAUTHENTICATED
+        refused = refusal(anna.whoami)
+        assert refused.code == grpc.StatusCode.UNAUTHENTICATED
+        assert f"token {token_id} expired at " in refused.message
         assert refused_rows(d, "WhoAmI") == [("anonymous", "UNAUTHENTICATED", "")]
 
 
