@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the six voxloop services; the command picks the service:
+# One image for the six voxloop services and the gateway; the command picks the service:
 #   docker run voxloop python -m services.asr
 # docker-compose.yml and k8s/ set that command per service.
 
@@ -11,6 +11,8 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 WORKDIR /src
 # .dockerignore is an allowlist: only what `pip install .` needs reaches the build context.
+# The wheel carries the non-Python files as package data (pyproject.toml): the annotation
+# corpus, and the gateway's browser client under services/gateway/static.
 COPY pyproject.toml README.md ./
 COPY protos/ protos/
 COPY shared/ shared/
@@ -50,8 +52,9 @@ USER 10001:10001
 RUN voxloop models fetch && voxloop annotate train
 WORKDIR /var/lib/voxloop
 
-# gRPC (with grpc.health.v1) and Prometheus /metrics, the same in every service.
-EXPOSE 50051 9100
+# gRPC (with grpc.health.v1) and Prometheus /metrics, the same in every service; 8080 is the
+# gateway's page and JSON API (the other services open no HTTP port).
+EXPOSE 50051 9100 8080
 
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-m", "shared.grpc.healthcheck", "127.0.0.1:50051"]

@@ -177,6 +177,13 @@ class DispatchBridge:
         try:
             return to_json(stub(request, metadata=metadata, timeout=self._timeout_s))
         except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                # The gateway's own token, not the caller's: say so, so the page keeps its login.
+                raise GatewayError(
+                    "UNAVAILABLE",
+                    "linguist figures are unavailable: the quality service refused the gateway's token "
+                    "(GATEWAY_QUALITY_TOKEN, accepted by quality's AUTH_TOKENS)",
+                ) from None
             raise GatewayError.from_rpc(exc, self._quality_target) from None
 
     def _unary(self, method: str, request: Message, authorization: str) -> Message:

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from .contract import COMPOSE_FILE, K8S_OVERLAYS, SERVICES, env_prefix
+from .contract import COMPOSE_FILE, GATEWAY, K8S_OVERLAYS, SERVICES, env_prefix
 from .render import Manifest, interpolate, render_kustomization
 
 
@@ -60,7 +60,7 @@ def load_service_settings(
 ) -> Iterator[Callable[[str, Mapping[str, str]], Any]]:
     """Build a service's own settings object from a deployment's environment, so a value the
     service would reject (a bad URL, a port out of range) fails here and not in a cluster."""
-    prefixes = ("VOXLOOP_",) + tuple(env_prefix(s) for s in SERVICES)
+    prefixes = ("VOXLOOP_",) + tuple(env_prefix(s) for s in (*SERVICES, GATEWAY))
 
     def load(service: str, environment: Mapping[str, str]) -> Any:
         module = pytest.importorskip(f"services.{service}.settings")

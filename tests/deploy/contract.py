@@ -12,7 +12,15 @@ POSTGRES_INIT_SQL = REPO_ROOT / "deploy" / "postgres" / "init-databases.sql"
 K8S_BASE = REPO_ROOT / "k8s" / "base"
 K8S_OVERLAYS = {"base": K8S_BASE, "dev": REPO_ROOT / "k8s" / "overlays" / "dev"}
 
+# The six stateful services: each owns a database and consumes Kafka.
 SERVICES = ("ingest", "asr", "quality", "dispatch", "annotate", "feedback")
+# The seventh process: the linguists' browser client on HTTP and its JSON bridge to dispatch
+# (and quality). No database, no topic, no volume; gRPC health and metrics like the others.
+GATEWAY = "gateway"
+HTTP_PORT = 8080
+HEALTHZ_PATH = "/healthz"
+# Where the gateway forwards to, as the deployments name the two services (variable: service).
+GATEWAY_UPSTREAMS = {"GATEWAY_DISPATCH_TARGET": "dispatch", "GATEWAY_QUALITY_TARGET": "quality"}
 GRPC_PORT = 50051
 METRICS_PORT = 9100
 KAFKA_BOOTSTRAP = "kafka:9092"

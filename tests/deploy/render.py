@@ -288,35 +288,79 @@ def expand_references(text: str, env: Mapping[str, str]) -> str:
 
 # --- Compose -------------------------------------------------------------------------------
 
-_INTERPOLATION = re.compile(
-    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
-    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
-)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>.*))?", re.S)
 
 
 def interpolate(value: Any, env: Mapping[str, str]) -> Any:
     """Compose variable interpolation over a parsed file: $$, $VAR, ${VAR}, ${VAR:-default},
-    ${VAR-default}, ${VAR:?error}, ${VAR?error}. Applied, as Compose does, before validation."""
+    ${VAR-default}, ${VAR:?error}, ${VAR?error}, and nested ${VAR:-${OTHER:-default}}. Applied,
+    as Compose does, before validation."""
     if isinstance(value, dict):
         return {k: interpolate(v, env) for k, v in value.items()}
     if isinstance(value, list):
         return [interpolate(v, env) for v in value]
     if not isinstance(value, str):
         return value
+    return substitute(value, env)
 
-    def replace(match: re.Match[str]) -> str:
-        if match["escaped"]:
-            return "$"
-        name = match["braced"] or match["plain"]
-        op, arg = match["op"], match["arg"] or ""
-        current = env.get(name)
-        missing = current is None or (op is not None and op.startswith(":") and current == "")
-        if op in (":-", "-"):
-            return arg if missing else str(current)
-        if op in (":?", "?"):
-            if missing:
-                raise ValueError(f"required variable {name} is missing: {arg}")
-            return str(current)
+
+def substitute(text: str, env: Mapping[str, str]) -> str:
+    """One string, interpolated as compose-go's template package does it: a `${` expression ends
+    at the `}` that balances the `${` openings inside it, so a plain `}` in a default ends the
+    expression (a JSON default cannot be written inside ${...}); a `$` before anything but `$`,
+    `{` or a name is an error."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] != "$":
+            out.append(text[i])
+            i += 1
+            continue
+        following = text[i + 1 : i + 2]
+        if following == "$":
+            out.append("$")
+            i += 2
+            continue
+        if following == "{":
+            end = _closing_brace(text, i)
+            if end < 0:
+                raise ValueError(f"invalid interpolation (no closing brace): {text!r}")
+            out.append(_braced(text[i + 2 : end], env, text))
+            i = end + 1
+            continue
+        name = _NAME.match(text, i + 1)
+        if name is None:
+            raise ValueError(f"invalid interpolation: {text!r} (write $$ for a literal $)")
+        out.append(env.get(name[0], ""))
+        i = name.end()
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth, i = 0, start
+    while i < len(text):
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        if text.startswith("${", i):
+            depth += 1
+            i += 1
+        i += 1
+    return -1
+
+
+def _braced(expression: str, env: Mapping[str, str], text: str) -> str:
+    match = _BRACED.fullmatch(expression)
+    if match is None:
+        raise ValueError(f"invalid interpolation ${{{expression}}} in {text!r}")
+    name, op = match["name"], match["op"]
+    current = env.get(name)
+    if op is None:
         return "" if current is None else current
-
-    return _INTERPOLATION.sub(replace, value)
+    arg = substitute(match["arg"], env)  # compose-go substitutes the default even when unused
+    if current is None or (op.startswith(":") and current == ""):
+        if op in (":-", "-"):
+            return arg
+        raise ValueError(f"required variable {name} is missing: {arg}")
+    return current

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from collections import Counter
 from typing import Any
@@ -13,8 +15,11 @@ from sqlalchemy.engine import make_url
 from .contract import (
     BLOB_URL,
     BLOBS_MOUNT,
+    GATEWAY,
+    GATEWAY_UPSTREAMS,
     GRPC_PORT,
     HEALTHCHECK,
+    HTTP_PORT,
     KAFKA_BOOTSTRAP,
     METRICS_PORT,
     POSTGRES_INIT_SQL,
@@ -24,7 +29,7 @@ from .contract import (
     env_prefix,
     run_command,
 )
-from .render import interpolate
+from .render import interpolate, substitute
 
 INFRA = ("kafka", "postgres", "topics-init")
 
@@ -242,3 +247,136 @@ def test_annotate_and_feedback_share_the_classifier_registry(compose: dict[str, 
         assert "classifiers:/opt/voxloop/models/annotate" in volumes, name
         assert "blobs:/data/blobs" in volumes, name
     assert "classifiers" in compose["volumes"]
+
+
+# --- the gateway (no database, no topic: it serves the page and forwards calls) --------------
+
+
+def test_the_gateway_runs_its_module_from_the_same_image(compose: dict[str, Any]):
+    gateway = compose["services"][GATEWAY]
+    assert gateway["image"] == compose["services"]["dispatch"]["image"] == "voxloop:dev"
+    assert gateway["build"]["context"] == "."
+    assert gateway["command"] == run_command(GATEWAY)
+    assert gateway["restart"] == "unless-stopped"
+    assert gateway.get("init") is True
+
+
+def test_the_gateway_has_the_grpc_healthcheck(compose: dict[str, Any]):
+    check = compose["services"][GATEWAY]["healthcheck"]
+    assert not check.get("disable", False)
+    assert check["test"] == ["CMD", *HEALTHCHECK]
+
+
+def test_the_gateway_waits_for_healthy_dispatch_and_quality(compose: dict[str, Any]):
+    depends_on = compose["services"][GATEWAY]["depends_on"]
+    assert isinstance(depends_on, dict), "use the long syntax: conditions matter here"
+    assert {name: d["condition"] for name, d in depends_on.items()} == {
+        upstream: "service_healthy" for upstream in GATEWAY_UPSTREAMS.values()
+    }
+
+
+def test_the_gateway_forwards_to_dispatch_and_quality(compose: dict[str, Any]):
+    services = compose["services"]
+    env = environment(services[GATEWAY])
+    for variable, upstream in GATEWAY_UPSTREAMS.items():
+        host, _, port = env[variable].rpartition(":")
+        assert host == upstream and upstream in services, f"{variable}={env[variable]}"
+        # The port inside the network, where the upstream listens (not its published one).
+        assert environment(services[upstream])["VOXLOOP_GRPC_PORT"] == port == str(GRPC_PORT)
+
+
+def test_the_gateway_has_no_database_no_topic_and_no_volume(compose: dict[str, Any]):
+    gateway = compose["services"][GATEWAY]
+    env = environment(gateway)
+    assert not [key for key in env if key.endswith("DATABASE_URL")]
+    assert gateway.get("volumes", []) == [], "no blobs, no registry: it only forwards calls"
+    assert not {"kafka", "postgres", "topics-init"} & set(gateway["depends_on"])
+    created = re.findall(r"^CREATE DATABASE (\w+);", POSTGRES_INIT_SQL.read_text(), re.M)
+    assert GATEWAY not in created
+
+
+def test_the_gateway_publishes_its_page_and_the_usual_ports(compose: dict[str, Any]):
+    ports = [parse_port(p) for p in compose["services"][GATEWAY]["ports"]]
+    assert {target for _, _, target, _ in ports} == {HTTP_PORT, GRPC_PORT, METRICS_PORT}
+    assert ("127.0.0.1", HTTP_PORT, HTTP_PORT, "tcp") in ports, "the page on 127.0.0.1:8080"
+    env = environment(compose["services"][GATEWAY])
+    assert env["GATEWAY_HTTP_PORT"] == str(HTTP_PORT)
+
+
+def test_the_gateway_accepts_its_environment(compose: dict[str, Any], load_service_settings):
+    settings = load_service_settings(GATEWAY, environment(compose["services"][GATEWAY]))
+    assert settings.grpc_port == GRPC_PORT
+    assert settings.metrics_port == METRICS_PORT
+    assert settings.http_port == HTTP_PORT
+    assert settings.dispatch_target == f"dispatch:{GRPC_PORT}"
+    assert settings.quality_target == f"quality:{GRPC_PORT}"
+    assert settings.quality_token == "", "no token unless one is configured"
+
+
+def test_the_gateway_token_comes_from_the_environment(compose_raw: dict[str, Any]):
+    services = compose_raw["services"]
+    assert environment(services[GATEWAY])["GATEWAY_QUALITY_TOKEN"].startswith("${GATEWAY_QUALITY_TOKEN")
+    tokens = environment(services["quality"])["QUALITY_AUTH_TOKENS"]
+    assert tokens.startswith("${QUALITY_AUTH_TOKENS"), tokens
+    others = [name for name in (*SERVICES, GATEWAY) if name != "quality"]
+    assert not [n for n in others if "QUALITY_AUTH_TOKENS" in environment(services[n])]
+
+
+def test_quality_accepts_the_gateway_token_and_every_service_token(
+    compose_raw: dict[str, Any], load_service_settings
+):
+    token = "vxl_test-gateway"
+    admin = {"sha256": hashlib.sha256(b"vxl_test-admin").hexdigest(), "subject": "a", "roles": ["admin"]}
+    gateway = {"sha256": hashlib.sha256(token.encode()).hexdigest(), "subject": "gateway", "roles": []}
+    env = {
+        "VOXLOOP_AUTH_TOKENS": json.dumps([admin]),
+        "QUALITY_AUTH_TOKENS": json.dumps([admin, gateway]),
+        "GATEWAY_QUALITY_TOKEN": token,
+    }
+    services = interpolate(compose_raw, env)["services"]
+    quality = load_service_settings("quality", environment(services["quality"]))
+    assert {t.sha256 for t in quality.auth_tokens} == {admin["sha256"], gateway["sha256"]}
+    sent = load_service_settings(GATEWAY, environment(services[GATEWAY])).quality_token
+    assert hashlib.sha256(sent.encode()).hexdigest() == gateway["sha256"]
+    dispatch = load_service_settings("dispatch", environment(services["dispatch"]))
+    assert [t.sha256 for t in dispatch.auth_tokens] == [admin["sha256"]], "only quality knows it"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param({}, "[]", id="nothing-set"),
+        pytest.param({"VOXLOOP_AUTH_TOKENS": '[{"a": 1}]'}, '[{"a": 1}]', id="common-list"),
+        pytest.param({"VOXLOOP_AUTH_TOKENS": "[1]", "QUALITY_AUTH_TOKENS": ""}, "[1]", id="empty-own"),
+        pytest.param({"VOXLOOP_AUTH_TOKENS": "[1]", "QUALITY_AUTH_TOKENS": "[2]"}, "[2]", id="own-list"),
+    ],
+)
+def test_quality_falls_back_to_every_service_tokens(compose_raw: dict[str, Any], env, expected):
+    """Without QUALITY_AUTH_TOKENS, quality accepts what every service accepts (and the
+    gateway's linguist-figure calls are refused), as before the gateway existed."""
+    quality = interpolate(compose_raw, env)["services"]["quality"]
+    assert environment(quality)["QUALITY_AUTH_TOKENS"] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("${A:-${B:-x}}", {}, "x"),
+        ("${A:-${B:-x}}", {"B": "b"}, "b"),
+        ("${A:-${B:-x}}", {"A": "a", "B": "b"}, "a"),
+        ("${A-x}", {"A": ""}, ""),
+        ("${A:-x}", {"A": ""}, "x"),
+        ("$$A-$A-${A}", {"A": "1"}, "$A-1-1"),
+        # A default ends at its first plain "}"; what follows is text: no JSON defaults.
+        ('${A:-{"k": 1}}', {}, '{"k": 1}'),
+        ('${A:-[{"k": 1}]}', {}, '[{"k": 1]}'),
+    ],
+)
+def test_interpolation_follows_compose(text: str, env: dict[str, str], expected: str):
+    assert substitute(text, env) == expected
+
+
+@pytest.mark.parametrize("text", ["${A:?needed}", "${A", "a $ b", "${1A}"])
+def test_interpolation_errors_as_compose_does(text: str):
+    with pytest.raises(ValueError):
+        substitute(text, {})

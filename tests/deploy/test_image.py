@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
+from html.parser import HTMLParser
 from pathlib import PurePosixPath
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from .contract import DOCKERFILE, DOCKERIGNORE, GRPC_PORT, HEALTHCHECK, METRICS_PORT, REPO_ROOT
+from .contract import (
+    DOCKERFILE,
+    DOCKERIGNORE,
+    GATEWAY,
+    GRPC_PORT,
+    HEALTHCHECK,
+    HTTP_PORT,
+    METRICS_PORT,
+    REPO_ROOT,
+)
+
+STATIC = f"services/{GATEWAY}/static"
+# An ES module's import of a file of the page: `from "./x.js"`, `import "./x.js"`, `import("./x.js")`.
+IMPORT = re.compile(r"""(?:\bfrom|\bimport\(?)\s*["']((?:\.{1,2})?/[^"']+)["']""")
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -134,7 +153,8 @@ def test_the_runtime_stage_matches_the_service_contract(dockerfile_stages):
     runtime = dict(dockerfile_stages[-1][1:])  # last instruction of each kind wins
     check = runtime["HEALTHCHECK"]
     assert json.loads(check[check.index("CMD") + 3 :].strip()) == HEALTHCHECK
-    assert set(runtime["EXPOSE"].split()) == {str(GRPC_PORT), str(METRICS_PORT)}
+    # The gateway's page is the only HTTP port; every service has the other two.
+    assert set(runtime["EXPOSE"].split()) == {str(GRPC_PORT), str(METRICS_PORT), str(HTTP_PORT)}
     env = runtime["ENV"]
     assert f"VOXLOOP_GRPC_PORT={GRPC_PORT}" in env and f"VOXLOOP_METRICS_PORT={METRICS_PORT}" in env
     user = runtime["USER"].split(":")[0]
@@ -165,6 +185,10 @@ def test_the_build_context_holds_the_package_and_nothing_else(ignore_patterns):
         project["project"]["readme"],
         "shared/grpc/healthcheck.py",
         *(f"{p}/__init__.py" for p in packages),
+        f"{STATIC}/index.html",
+        f"{STATIC}/js/api.js",
+        f"{STATIC}/app.css",
+        f"{STATIC}/icon.svg",
     ]
     for path in kept:
         assert not dockerignore_excludes(path, ignore_patterns), f"{path} must reach the build"
@@ -194,3 +218,94 @@ def test_the_build_context_holds_the_package_and_nothing_else(ignore_patterns):
 )
 def test_dockerignore_matcher(path, patterns, excluded):
     assert dockerignore_excludes(path, patterns) is excluded
+
+
+# --- the wheel the image installs ------------------------------------------------------------
+
+
+def build_context(dockerfile_stages, ignore_patterns) -> list[str]:
+    """The files the build stage copies (COPY sources, less what .dockerignore drops), as
+    paths relative to the repository."""
+    (build,) = [s for s in dockerfile_stages if any(k == "RUN" and "pip wheel" in a for k, a in s)]
+    kept = []
+    for keyword, args in build:
+        if keyword != "COPY" or "--from" in args:
+            continue
+        *sources, _ = [a for a in args.split() if not a.startswith("--")]
+        for source in sources:
+            root = REPO_ROOT / source
+            paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+            for path in paths:
+                relative = path.relative_to(REPO_ROOT).as_posix()
+                if not dockerignore_excludes(relative, ignore_patterns):
+                    kept.append(relative)
+    return kept
+
+
+@pytest.fixture(scope="module")
+def wheel_names(dockerfile_stages, ignore_patterns, tmp_path_factory) -> set[str]:
+    """Build the project's wheel as the image's build stage does, from a copy of the build
+    context only (so a file .dockerignore drops is missing here too), and list its files."""
+    context = tmp_path_factory.mktemp("context")
+    for relative in build_context(dockerfile_stages, ignore_patterns):
+        (context / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / relative, context / relative)
+    out = tmp_path_factory.mktemp("wheel")
+    build = "import sys, setuptools.build_meta as b; print(b.build_wheel(sys.argv[1]))"
+    done = subprocess.run(
+        [sys.executable, "-c", build, str(out)], cwd=context, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    (wheel,) = out.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        return set(archive.namelist())
+
+
+def test_the_wheel_carries_the_gateway_client(wheel_names: set[str]):
+    """The gateway serves its page from its package folder: in the image, that is the wheel."""
+    static = sorted(
+        p.relative_to(REPO_ROOT).as_posix()
+        for p in (REPO_ROOT / STATIC).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+    assert f"{STATIC}/index.html" in static
+    assert [path for path in static if path not in wheel_names] == []
+    assert f"services/{GATEWAY}/__main__.py" in wheel_names
+
+
+class _References(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in {"src", "href"} and value:
+                self.urls.append(value)
+
+
+def _static_path(url: str) -> str | None:
+    """The file under static/ the gateway answers for a same-origin URL (as its web.py maps
+    them: /static/x and /x are both static/x; / is index.html); None for other origins."""
+    parts = urlsplit(url)
+    if parts.netloc != "gateway":
+        return None
+    if parts.path in {"", "/"}:
+        return "index.html"
+    return parts.path.removeprefix("/static/") if parts.path.startswith("/static/") else parts.path[1:]
+
+
+def test_every_file_the_page_loads_is_in_the_wheel(wheel_names: set[str]):
+    """What index.html links and what its modules import must ship too, or the image serves a
+    page whose scripts answer 404."""
+    root = REPO_ROOT / STATIC
+    page = _References()
+    page.feed((root / "index.html").read_text())
+    wanted = {urljoin("http://gateway/", url) for url in page.urls if not url.startswith("#")}
+    for script in root.rglob("*.js"):
+        base = f"http://gateway/static/{script.relative_to(root).as_posix()}"
+        for spec in IMPORT.findall(script.read_text()):
+            wanted.add(urljoin(base, spec))
+    paths = {path for path in map(_static_path, wanted) if path}
+    missing = sorted(path for path in paths if f"{STATIC}/{path}" not in wheel_names)
+    assert missing == [], f"the page loads {missing}, which the image does not have"

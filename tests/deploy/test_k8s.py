@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 
 import kubernetes_validate
 import pytest
+import yaml
 from sqlalchemy.engine import make_url
 
 from .contract import (
     BLOB_URL,
     BLOBS_MOUNT,
+    GATEWAY,
+    GATEWAY_UPSTREAMS,
     GRPC_PORT,
+    HEALTHZ_PATH,
+    HTTP_PORT,
     K8S_BASE,
     K8S_MIN_VERSION,
+    K8S_OVERLAYS,
     KAFKA_BOOTSTRAP,
     METRICS_PORT,
     POSTGRES_INIT_SQL,
@@ -81,15 +88,65 @@ def service_problems(manifests: list[Manifest], deployment: Manifest) -> list[st
     selector = service["spec"].get("selector", {})
     if not selector or any(pod_labels.get(k) != v for k, v in selector.items()):
         problems.append(f"{name}: Service selector {selector} does not select the pods")
+    exposed = exposed_ports(service, deployment)
+    for wanted in (GRPC_PORT, METRICS_PORT):
+        if exposed.get(wanted) != wanted:
+            problems.append(f"{name}: Service must expose {wanted} to container port {wanted}")
+    return problems
+
+
+def exposed_ports(service: Manifest, deployment: Manifest) -> dict[int, int | None]:
+    """Service port -> the container port it reaches (named target ports resolved)."""
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    named = {p.get("name"): p["containerPort"] for p in container["ports"]}
+    named = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
     exposed = {}
     for port in service["spec"]["ports"]:
         target = port.get("targetPort", port["port"])
         exposed[port["port"]] = named.get(target) if isinstance(target, str) else target
-    for wanted in (GRPC_PORT, METRICS_PORT):
-        if exposed.get(wanted) != wanted:
-            problems.append(f"{name}: Service must expose {wanted} to container port {wanted}")
+    return exposed
+
+
+def gateway_problems(manifests: list[Manifest], deployment: Manifest) -> list[str]:
+    """What is wrong with the gateway's Deployment: command, ports, probes, upstreams, state."""
+    problems = []
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    if container.get("command") != run_command(GATEWAY):
+        problems.append(f"command is not {run_command(GATEWAY)}")
+    named = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+    if not {HTTP_PORT, GRPC_PORT, METRICS_PORT} <= set(named.values()):
+        problems.append(f"container ports {sorted(named.values())}")
+    for probe in ("startupProbe", "livenessProbe"):
+        grpc = container.get(probe, {}).get("grpc")
+        if not grpc or grpc.get("port") != GRPC_PORT or grpc.get("service", "") != "":
+            problems.append(f"{probe} must be a grpc probe on {GRPC_PORT}, service ''")
+    readiness = container.get("readinessProbe", {})
+    if "httpGet" in readiness:
+        port = readiness["httpGet"]["port"]
+        port = named.get(port) if isinstance(port, str) else port
+        if readiness["httpGet"].get("path") != HEALTHZ_PATH or port != HTTP_PORT:
+            problems.append(f"readinessProbe must ask {HEALTHZ_PATH} on {HTTP_PORT}")
+    elif readiness.get("grpc", {}).get("port") != GRPC_PORT:
+        problems.append(f"readinessProbe must be {HEALTHZ_PATH} on {HTTP_PORT} or grpc on {GRPC_PORT}")
+    env = container_environment(container, manifests)
+    for variable, upstream in GATEWAY_UPSTREAMS.items():
+        host, _, port = env.get(variable, "").rpartition(":")
+        if host != upstream or not port.isdigit():
+            problems.append(f"{variable}={env.get(variable)!r}, not {upstream}:<port>")
+            continue
+        try:
+            service = find(manifests, "Service", host)
+            target = find(manifests, "Deployment", upstream)
+        except LookupError as e:
+            problems.append(f"{variable}: {e}")
+            continue
+        if exposed_ports(service, target).get(int(port)) != GRPC_PORT:
+            problems.append(f"{variable}: Service {host} port {port} does not reach its gRPC port")
+    if [e["name"] for e in container.get("env", []) if e["name"].endswith("DATABASE_URL")]:
+        problems.append("a database URL: the gateway owns no tables")
+    kept = [v["name"] for v in spec.get("volumes", []) if set(v) != {"name", "emptyDir"}]
+    if kept:
+        problems.append(f"volumes {kept}: the gateway keeps nothing")
     return problems
 
 
@@ -138,9 +195,10 @@ def test_a_broken_copy_is_rejected_by_the_service_checks(rendered):
 def test_each_service_has_a_deployment_with_grpc_probes_and_a_service(overlay):
     _, manifests = overlay
     found = deployments(manifests)
-    assert sorted(found) == sorted(SERVICES)
+    assert sorted(found) == sorted((*SERVICES, GATEWAY))
+    for name in SERVICES:
+        assert grpc_probe_problems(found[name]) == []
     for deployment in found.values():
-        assert grpc_probe_problems(deployment) == []
         assert service_problems(manifests, deployment) == []
 
 
@@ -196,8 +254,9 @@ def test_every_reference_resolves(overlay):
 def test_each_service_reads_its_own_database_url_from_the_secret(overlay):
     _, manifests = overlay
     secret_names = {}
-    for name, deployment in deployments(manifests).items():
-        (container,) = pod_spec(deployment)["containers"]
+    found = deployments(manifests)
+    for name in SERVICES:
+        (container,) = pod_spec(found[name])["containers"]
         variable = env_prefix(name) + "DATABASE_URL"
         (entry,) = [e for e in container["env"] if e["name"] == variable]
         secret_names[name] = entry["valueFrom"]["secretKeyRef"]["name"]
@@ -222,7 +281,9 @@ def test_common_settings_are_in_the_configmap_and_secrets_are_not(overlay):
     assert not any(word in key for key in config for word in ("TOKEN", "DATABASE_URL", "PASSWORD"))
     secret = secret_data(find(manifests, "Secret", "voxloop-secrets"))
     assert isinstance(json.loads(secret["auth-tokens"]), list), "a JSON list of token entries"
-    for name, deployment in deployments(manifests).items():
+    found = deployments(manifests)
+    for name in SERVICES:
+        deployment = found[name]
         (container,) = pod_spec(deployment)["containers"]
         env = {e["name"]: e for e in container["env"]}
         assert env["VOXLOOP_AUTH_TOKENS"]["valueFrom"]["secretKeyRef"]["key"] == "auth-tokens"
@@ -373,3 +434,106 @@ def test_annotate_and_feedback_share_a_seeded_classifier_registry(overlay):
         ]
         (seed,) = spec["initContainers"]
         assert "cp -Rn /opt/voxloop/models/annotate/. /registry/" in seed["command"][-1], name
+
+
+# --- the gateway (no database, no topic: it serves the page and forwards calls) ----------------
+
+
+def test_every_manifest_file_is_rendered(overlay):
+    """A file under k8s/ that no kustomization lists is never applied nor validated."""
+    name, _ = overlay
+    directory = K8S_OVERLAYS[name]
+    spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    used = {(directory / entry).resolve() for entry in spec.get("resources", [])}
+    used |= {(directory / patch["path"]).resolve() for patch in spec.get("patches", [])}
+    files = {p.resolve() for p in directory.rglob("*.yaml") if p.name != "kustomization.yaml"}
+    assert sorted(str(p) for p in files - used) == []
+
+
+def test_the_gateway_is_a_stateless_deployment_behind_a_service(overlay):
+    _, manifests = overlay
+    gateway = deployments(manifests)[GATEWAY]
+    assert gateway_problems(manifests, gateway) == []
+    assert service_problems(manifests, gateway) == []
+    exposed = exposed_ports(find(manifests, "Service", GATEWAY), gateway)
+    assert exposed.get(HTTP_PORT) == HTTP_PORT, "the Service serves the page on 8080"
+
+
+def test_a_broken_gateway_is_rejected_by_the_gateway_checks(rendered):
+    manifests = copy.deepcopy(rendered["base"])
+    gateway = deployments(manifests)[GATEWAY]
+    container = pod_spec(gateway)["containers"][0]
+    container["readinessProbe"] = {"httpGet": {"path": "/health", "port": "http"}}
+    (target,) = [e for e in container["env"] if e["name"] == "GATEWAY_DISPATCH_TARGET"]
+    target["value"] = "dispatch:50054"  # the compose stack's published port, not the Service's
+    pod_spec(gateway)["volumes"].append({"name": "blobs", "persistentVolumeClaim": {"claimName": "x"}})
+    assert schema_problems(gateway, K8S_MIN_VERSION) == []
+    problems = gateway_problems(manifests, gateway)
+    assert len(problems) == 3, problems
+
+
+def test_the_gateway_runs_replicas_with_the_services_security_context(overlay):
+    name, manifests = overlay
+    found = deployments(manifests)
+    gateway, dispatch = pod_spec(found[GATEWAY]), pod_spec(found["dispatch"])
+    if name == "base":
+        assert found[GATEWAY]["spec"]["replicas"] >= 2, "stateless: replicas share nothing"
+    without_fs_group = {k: v for k, v in dispatch["securityContext"].items() if k != "fsGroup"}
+    assert {k: v for k, v in gateway["securityContext"].items() if k != "fsGroup"} == without_fs_group
+    (container,) = gateway["containers"]
+    assert container["securityContext"] == dispatch["containers"][0]["securityContext"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert gateway["terminationGracePeriodSeconds"] >= 10, "in-flight calls finish on SIGTERM"
+
+
+def test_the_gateway_reads_only_its_own_token_from_the_secret(overlay):
+    _, manifests = overlay
+    (container,) = pod_spec(deployments(manifests)[GATEWAY])["containers"]
+    refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["key"]
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert refs == {"GATEWAY_QUALITY_TOKEN": "gateway-quality-token"}
+    assert not container.get("envFrom", []) or all("secretRef" not in s for s in container["envFrom"])
+
+
+def test_quality_accepts_the_gateway_token_and_every_service_token(overlay, load_service_settings):
+    _, manifests = overlay
+    found = deployments(manifests)
+    secret = secret_data(find(manifests, "Secret", "voxloop-secrets"))
+    common = {entry["sha256"] for entry in json.loads(secret["auth-tokens"])}
+    (gateway,) = pod_spec(found[GATEWAY])["containers"]
+    token = container_environment(gateway, manifests)["GATEWAY_QUALITY_TOKEN"]
+    assert token, "the gateway needs a token for quality's linguist figures"
+    (quality,) = pod_spec(found["quality"])["containers"]
+    settings = load_service_settings("quality", container_environment(quality, manifests, "quality-0"))
+    accepted = {spec.sha256: spec for spec in settings.auth_tokens}
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    assert digest in accepted, "quality must accept the gateway's token"
+    assert accepted[digest].roles == [], "the gateway's token needs no role"
+    assert common <= set(accepted), "quality still accepts every service token"
+    for name in SERVICES:
+        if name != "quality":
+            (container,) = pod_spec(found[name])["containers"]
+            assert "QUALITY_AUTH_TOKENS" not in container_environment(container, manifests), name
+
+
+def test_the_gateway_accepts_its_environment(overlay, load_service_settings):
+    _, manifests = overlay
+    (container,) = pod_spec(deployments(manifests)[GATEWAY])["containers"]
+    env = container_environment(container, manifests, "gateway-0")
+    settings = load_service_settings(GATEWAY, env)
+    assert settings.grpc_port == GRPC_PORT
+    assert settings.metrics_port == METRICS_PORT
+    assert settings.http_port == HTTP_PORT
+    assert settings.instance_id == "gateway-0"
+    assert settings.dispatch_target == f"dispatch:{GRPC_PORT}"
+    assert settings.quality_target == f"quality:{GRPC_PORT}"
+    assert (settings.static_dir / "index.html").is_file()
+
+
+def test_dev_overlay_runs_one_local_gateway(rendered):
+    dev = deployments(rendered["dev"])[GATEWAY]
+    assert dev["spec"]["replicas"] == 1
+    assert pod_spec(dev)["containers"][0]["image"] == "voxloop:dev"
