@@ -566,6 +566,46 @@ def bench_annotate(
     console.print(f"written: {out}/annotate_benchmark.json and .md")
 
 
+@bench_app.command("client")
+def bench_client(
+    out: Results = Path("results"),
+    work: Path = Path(".voxloop/bench-client"),
+    screenshots: Annotated[Path, typer.Option(help="Where the main states' screenshots go.")] = Path(
+        "docs/screenshots"
+    ),
+    rounds: Annotated[int, typer.Option(min=1, help="Page loads, and tasks each side.")] = 5,
+    long_tasks: Annotated[int, typer.Option(min=1, help="Other tasks waiting in the queue.")] = 360,
+) -> None:
+    """The linguists' browser client on the real stack in headless Chromium: page load, the
+    queue of a 30-minute recording, a scripted correction of pyannote's sample until it is
+    published, and the same corrections through the Python gRPC client beside it."""
+    from services.gateway.benchmark import run_benchmark
+
+    screenshots.mkdir(parents=True, exist_ok=True)
+    with console.status("benchmarking...") as status:
+        report = run_benchmark(
+            out,
+            work.resolve(),
+            screenshots,
+            rounds,
+            long_tasks,
+            progress=lambda step: status.update(f"benchmarking: {step}"),
+        )
+    sample, side = report["sample_correction"], report["side_by_side"]
+    table = Table(title=f"Browser client on {report['machine']['cores']} cores")
+    for col in ("what", "ms"):
+        table.add_column(col)
+    table.add_row("page load (median)", f"{report['page_load_ms']['median']:.0f}")
+    table.add_row(f"queue of {report['long_tasks'] + 2} tasks drawn", f"{report['queue_render_ms']:.0f}")
+    for step in ("claim_ms", "play_ms", "type_ms", "submit_ms", "review_to_published_ms", "total_ms"):
+        table.add_row(f"sample: {step.removesuffix('_ms').replace('_', ' ')}", f"{sample[step]:.0f}")
+    for path, steps in side.items():
+        for step, summary in steps.items():
+            table.add_row(f"{path}: {step.removesuffix('_ms')} (median)", f"{summary['median']:.0f}")
+    console.print(table)
+    console.print(f"written: {out}/client_benchmark.json and .md, screenshots in {screenshots}/")
+
+
 @bench_app.command("dispatch")
 def bench_dispatch(
     out: Results = Path("results"),
