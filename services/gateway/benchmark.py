@@ -270,7 +270,7 @@ def _port(state: StackState, name: str) -> int:
 def _login_until_rows(tab: Tab, rows: int) -> None:
     tab.page.click("#login-submit")
     tab.page.wait_for_function(
-        f"document.querySelectorAll('#queue tr[data-task-id]').length >= {rows}", timeout=60_000
+        f"() => document.querySelectorAll('#queue-rows tr[data-task-id]').length >= {rows}", timeout=60_000
     )
 
 

@@ -55,16 +55,25 @@ def chromium(headless: bool = True) -> Iterator[Browser]:
             browser.close()
 
 
+# Chromium logs every answer of 400 and above as a console error; a refusal the page shows
+# (nothing to claim, a lapsed lease) is not a fault of the page, so those are kept apart.
+HTTP_STATUS_LINE = "Failed to load resource"
+
+
 @dataclass
 class Tab:
-    """A page in a fresh browser context (its own storage), with the page's errors collected."""
+    """A page in a fresh browser context (its own storage), with the page's errors collected.
+
+    The page's Content-Security-Policy forbids eval, so waits are written as functions
+    (``"() => ..."``), which Playwright runs without evaluating a string."""
 
     page: Page
     errors: list[str] = field(default_factory=list)
+    refused_requests: list[str] = field(default_factory=list)
 
     def goto(self, url: str, timeout_s: float = 30.0) -> None:
         self.page.goto(url)
-        self.page.wait_for_function("window.voxloop && window.voxloop.ready", timeout=timeout_s * 1000)
+        self.page.wait_for_function("() => window.voxloop && window.voxloop.ready", timeout=timeout_s * 1000)
 
 
 @contextmanager
@@ -75,7 +84,8 @@ def new_tab(browser: Browser) -> Iterator[Tab]:
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            tab.errors.append(message.text)
+            is_status = message.text.startswith(HTTP_STATUS_LINE)
+            (tab.refused_requests if is_status else tab.errors).append(message.text)
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: tab.errors.append(f"uncaught: {exc}"))

@@ -24,7 +24,7 @@ def log_in(tab: Tab, url: str, token: str) -> None:
 
 def logged_in(tab: Tab) -> str:
     """The header's who-am-I line once the queue shows."""
-    tab.page.wait_for_function("window.voxloop.state === 'queue'", timeout=TIMEOUT_MS)
+    tab.page.wait_for_function("() => window.voxloop.state === 'queue'", timeout=TIMEOUT_MS)
     return tab.page.inner_text("#whoami")
 
 
@@ -43,13 +43,13 @@ def claim_next(tab: Tab, kind: str = "", wait_s: float = 60.0) -> dict[str, Any]
     while True:
         tab.page.click("#claim-next")
         try:
-            tab.page.wait_for_function("window.voxloop.state === 'task'", timeout=2000)
+            tab.page.wait_for_function("() => window.voxloop.state === 'task'", timeout=2000)
             break
         except Exception:
             waited += 2000
             if waited >= deadline_ms:
                 raise
-    tab.page.wait_for_function("window.voxloop.audioReady", timeout=TIMEOUT_MS)
+    tab.page.wait_for_function("() => window.voxloop.audioReady", timeout=TIMEOUT_MS)
     task: dict[str, Any] = tab.page.evaluate("() => window.voxloop.task")
     return task
 

@@ -153,7 +153,7 @@ def test_an_expired_token_is_refused_in_the_page(web_stack: StackState, admin: D
         scripted.log_in(tab, page_url(web_stack), token)
         message = scripted.login_error(tab)
         assert "UNAUTHENTICATED" in message and "expired at" in message
-        assert tab.page.evaluate("window.voxloop.state") == "login"
+        assert tab.page.evaluate("() => window.voxloop.state") == "login"
 
 
 def test_a_task_outside_the_linguist_s_languages_is_refused_in_the_page(
