@@ -410,8 +410,14 @@ class ListQueueRequest(_message.Message):
     KINDS_FIELD_NUMBER: _builtins.int
     LANGUAGES_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
     """default 50"""
+    summary: _builtins.bool
+    """Only what a queue row shows (state, context, the segment's times and text, the verdict's
+    route, confidence and risk tier): no words, neighbours, draft or detector evidence. A long
+    queue answers in a fraction of the time and size; GetTask gives the whole task.
+    """
     @_builtins.property
     def kinds(self) -> _containers.RepeatedScalarFieldContainer[_events_pb2.TaskKind.ValueType]: ...
     @_builtins.property
@@ -422,10 +428,11 @@ class ListQueueRequest(_message.Message):
         kinds: _abc.Iterable[_events_pb2.TaskKind.ValueType] | None = ...,
         languages: _abc.Iterable[_builtins.str] | None = ...,
         limit: _builtins.int = ...,
+        summary: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "languages", b"languages", "limit", b"limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "languages", b"languages", "limit", b"limit", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

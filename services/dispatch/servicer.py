@@ -260,6 +260,8 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
             found = queue.open_tasks(
                 session, person, self._config, request.kinds, request.languages, request.limit or 50
             )
+            if request.summary:
+                return dispatch_pb2.ListQueueResponse(tasks=views.queue_rows(session, found)), []
             return dispatch_pb2.ListQueueResponse(tasks=[self._task(session, t) for t in found]), []
 
         return self._run(context, "ListQueue", "", work)

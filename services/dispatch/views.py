@@ -4,7 +4,7 @@ other task."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import select
@@ -89,6 +89,33 @@ def to_task(
         message.segment.CopyFrom(annotation.segment)
         message.context.CopyFrom(annotation.context)
     return message
+
+
+def queue_rows(session: Session, found: Sequence[DispatchTask]) -> list[dispatch_pb2.Task]:
+    """Tasks as a queue lists them (``ListQueueRequest.summary``): one query for their segments,
+    no words, neighbours, history or evidence."""
+    ids = {t.segment_id for t in found}
+    rows = {
+        r.segment_id: r
+        for r in session.scalars(select(DispatchSegment).where(DispatchSegment.segment_id.in_(ids)))
+    }
+    listed = []
+    for task in found:
+        message = task_state(task)
+        row = rows.get(task.segment_id)
+        if row is not None:
+            verdict = transcripts_pb2.QaVerdict.FromString(row.verdict)
+            segment = (
+                versions.get_version(session, task.segment_id, task.base_version) or verdict.draft.segment
+            )
+            message.context.CopyFrom(verdict.context)
+            message.segment.CopyFrom(segment)
+            del message.segment.words[:]
+            message.verdict.route = verdict.route
+            message.verdict.confidence = verdict.confidence
+            message.verdict.risk_tier = verdict.risk_tier
+        listed.append(message)
+    return listed
 
 
 def _neighbour_segment(session: Session, row: DispatchSegment) -> common_pb2.TranscriptSegment:

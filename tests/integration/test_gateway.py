@@ -171,3 +171,17 @@ def test_an_expired_token_and_a_lapsed_lease_say_so(web: BrowserStack) -> None:
         )
     status, code, message = refusal(web, "/api/dispatch/WhoAmI")
     assert (status, code) == (401, "UNAUTHENTICATED") and "expired at" in message
+
+
+def test_a_queue_summary_lists_the_same_tasks_without_their_content(web: BrowserStack) -> None:
+    full = api(web, "ListQueue", {"limit": 100})["tasks"]
+    summary = api(web, "ListQueue", {"limit": 100, "summary": True})["tasks"]
+    assert [t["task_id"] for t in summary] == [t["task_id"] for t in full]
+    for brief, whole in zip(summary, full, strict=True):
+        assert "words" not in brief["segment"] and "context_segments" not in brief and "draft" not in brief
+        assert brief["segment"]["text"] == whole["segment"]["text"]
+        assert brief["segment"].get("end_s") == whole["segment"].get("end_s")
+        assert brief["verdict"] == {
+            k: whole["verdict"][k] for k in ("route", "confidence", "risk_tier") if k in whole["verdict"]
+        }
+        assert brief["context"] == whole["context"] and brief["deadline"] == whole["deadline"]

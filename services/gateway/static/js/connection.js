@@ -13,7 +13,7 @@ export class Connection {
    * @param {HTMLElement} indicator  `#connection`
    * @param {{probe: () => Promise<void>, send: (action) => Promise<object>,
    *          onSent: (action, answer) => void, onRefused: (action, error) => void,
-   *          onChange?: (online: boolean) => void}} hooks
+   *          onChange?: (online: boolean, waiting: number) => void}} hooks
    *   probe: one cheap authenticated call; send: perform a queued action.
    */
   constructor(indicator, hooks) {
@@ -32,6 +32,8 @@ export class Connection {
     this.el.textContent = this.online ? "online" : "offline — your edits are kept locally";
     const waiting = pending.all().length;
     this.el.title = waiting ? `${waiting} action(s) waiting to be sent` : "";
+    this.el.dataset.waiting = String(waiting);
+    this.hooks.onChange?.(this.online, waiting); // every change passes here: state and queue
   }
 
   /** A call failed for want of a connection: show it and start probing. */
@@ -39,7 +41,6 @@ export class Connection {
     if (this.online) {
       this.online = false;
       this.show();
-      this.hooks.onChange?.(false);
     }
     if (!this.timer) this.timer = setInterval(() => this.check(), RETRY_MS);
   }
@@ -51,7 +52,6 @@ export class Connection {
     if (!this.online) {
       this.online = true;
       this.show();
-      this.hooks.onChange?.(true);
     }
     if (pending.all().length) this.flush();
   }

@@ -49,7 +49,7 @@ const connection = new Connection($("connection"), {
   send: (action) => api.call(action.method, action.body),
   onSent: (action, answer) => actions.finished(action, answer),
   onRefused: (action, error) => actions.refused(action, error),
-  onChange: () => (voxloop.pending = connection?.waitingFor(voxloop.task?.task_id).length || 0),
+  onChange: (_online, waiting) => (voxloop.pending = waiting),
 });
 
 const view = new TaskView({

@@ -72,7 +72,7 @@ export class QueueView {
   async refresh(force = false) {
     let answer;
     try {
-      answer = await this.hooks.api.call("ListQueue", { limit: QUEUE_LIMIT });
+      answer = await this.hooks.api.call("ListQueue", { limit: QUEUE_LIMIT, summary: true });
     } catch (error) {
       if (!error.offline && error.code !== "UNAUTHENTICATED") this.hooks.say("error", error.text || error.message);
       return;
