@@ -119,6 +119,11 @@ def make_handler(
                 status = route()
             except GatewayError as exc:
                 status = self._send(exc.http_status, exc.body(), "application/json")
+            except (BrokenPipeError, ConnectionResetError):
+                # The page went away mid-answer (a reload, a closed tab): nothing to answer.
+                log.info("client went away", path=urlsplit(self.path).path)
+                self.close_connection = True
+                return
             except Exception as exc:  # one broken call must not take the gateway down
                 log.exception("gateway call failed", path=self.path)
                 status = self._send(500, GatewayError("INTERNAL", repr(exc)).body(), "application/json")

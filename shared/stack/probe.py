@@ -23,6 +23,7 @@ class Received:
     trace_id: str
     message: Message
     received_at: float = 0.0  # time.time() when the probe read it, for latency measurements
+    timestamp_ms: int = 0  # the record's own timestamp (set by its producer when it was sent)
 
 
 def segment_id_of(message: Message) -> str:
@@ -121,6 +122,7 @@ def collect(
                             if decode_as
                             else codec.decode(r.topic, r.value, r.headers),
                             time.time(),
+                            r.timestamp,
                         )
                     )
             if until(received):
