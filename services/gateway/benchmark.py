@@ -34,16 +34,16 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from protos import common_pb2, dispatch_pb2, events_pb2, transcripts_pb2
+from protos import dispatch_pb2, events_pb2, transcripts_pb2
 from services.dispatch.client import DispatchClient
 from services.dispatch.workload import make_verdict
 from services.gateway import scripted
 from services.gateway.browser import Tab, chromium, chromium_path, new_tab
 from shared.stack import stack
-from shared.stack.demo import reference_answer, sample_recording, sample_reference, speech_chunks
-from shared.stack.probe import collect, publish, publish_verdicts, segment_id_of
+from shared.stack.demo import reference_answer, sample_reference, stream_sample_to_people
+from shared.stack.probe import collect, publish_verdicts, segment_id_of
 from shared.stack.processes import StackState
-from shared.topics import AUDIO_CHUNKS, TRANSCRIPTS_CORRECTED, TRANSCRIPTS_QA
+from shared.topics import TRANSCRIPTS_CORRECTED
 
 Progress = Callable[[str], None]
 STREAM = "bench-sample"
@@ -165,21 +165,7 @@ def run_benchmark(
             tokens[subject] = admin.issue_token(subject, ttl_days=1).token
 
         progress("streaming pyannote's sample through ingest, ASR and the quality gate")
-        context = common_pb2.RecordingContext(
-            recording_id=STREAM, stream_id=STREAM, tenant_id="acme", domain="medical", language_hint="en"
-        )
-        publish(
-            state.bootstrap,
-            AUDIO_CHUNKS.name,
-            speech_chunks(sample_recording().samples, STREAM, context=context),
-            key=STREAM,
-        )
-        collect(
-            state.bootstrap,
-            [TRANSCRIPTS_QA.name],
-            lambda rs: any(segment_id_of(r.message).startswith(STREAM) for r in rs),
-            240,
-        )
+        stream_sample_to_people(state.bootstrap, STREAM)
         progress(f"queueing a 30-minute recording: {long_tasks} tasks")
         arabic = make_verdict("call-ar-0000", ARABIC, language="ar", recording_id="call-ar")
         publish_verdicts(state.bootstrap, [*long_call_verdicts(long_tasks), arabic])

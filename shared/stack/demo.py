@@ -44,6 +44,7 @@ from shared.topics import (
     AUDIO_SEGMENTS,
     TRAINING_EXAMPLES,
     TRANSCRIPTS_DRAFT,
+    TRANSCRIPTS_QA,
     TRANSCRIPTS_VALIDATED,
 )
 
@@ -82,6 +83,27 @@ def speech_chunks(
         )
         for i, part in enumerate(parts)
     ]
+
+
+def stream_sample_to_people(bootstrap: str, stream_id: str, timeout_s: float = 240.0) -> list[Received]:
+    """pyannote's sample streamed in 0.5 s chunks as an English medical call (the gate sends every
+    medical segment to people); returns once its verdicts are on transcripts.qa.v1."""
+    context = common_pb2.RecordingContext(
+        recording_id=stream_id, stream_id=stream_id, tenant_id="acme", domain="medical", language_hint="en"
+    )
+    publish(
+        bootstrap,
+        AUDIO_CHUNKS.name,
+        speech_chunks(sample_recording().samples, stream_id, context=context),
+        key=stream_id,
+    )
+    verdicts = collect(
+        bootstrap,
+        [TRANSCRIPTS_QA.name],
+        lambda rs: any(segment_id_of(r.message).startswith(stream_id) for r in rs),
+        timeout_s,
+    )
+    return [r for r in verdicts if segment_id_of(r.message).startswith(stream_id)]
 
 
 def demo_chunk(stream_id: str | None = None, domain: str = "general") -> audio_pb2.AudioChunk:

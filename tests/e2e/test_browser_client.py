@@ -19,17 +19,17 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 
-from protos import common_pb2, dispatch_pb2
+from protos import dispatch_pb2
 from services.dispatch.client import DispatchClient, DispatchError
 from services.dispatch.workload import make_verdict
 from services.gateway import scripted
 from services.gateway.browser import chromium, new_tab
 from shared.stack import stack
-from shared.stack.demo import reference_answer, sample_recording, sample_reference, speech_chunks
-from shared.stack.probe import collect, publish, publish_verdicts, segment_id_of
+from shared.stack.demo import reference_answer, sample_reference, stream_sample_to_people
+from shared.stack.probe import collect, publish_verdicts, segment_id_of
 from shared.stack.processes import StackState
 from shared.text import normalise_text
-from shared.topics import AUDIO_CHUNKS, TRANSCRIPTS_CORRECTED, TRANSCRIPTS_QA
+from shared.topics import TRANSCRIPTS_CORRECTED
 from tests.e2e.conftest import grpc_port
 
 pytestmark = pytest.mark.e2e
@@ -84,21 +84,7 @@ def token_for(admin: DispatchClient, subject: str, roles: list[str], languages: 
 def test_correct_review_and_publish_through_the_browser(
     web_stack: StackState, admin: DispatchClient, shots: Path
 ) -> None:
-    context = common_pb2.RecordingContext(
-        recording_id=STREAM, stream_id=STREAM, tenant_id="acme", domain="medical", language_hint="en"
-    )
-    publish(
-        web_stack.bootstrap,
-        AUDIO_CHUNKS.name,
-        speech_chunks(sample_recording().samples, STREAM, context=context),
-        key=STREAM,
-    )
-    collect(
-        web_stack.bootstrap,
-        [TRANSCRIPTS_QA.name],
-        lambda rs: any(segment_id_of(r.message).startswith(STREAM) for r in rs),
-        180,
-    )
+    stream_sample_to_people(web_stack.bootstrap, STREAM, timeout_s=180)
     url = page_url(web_stack)
     ana = token_for(admin, "ana", ["annotator"], ["en"])
     rui = token_for(admin, "rui", ["reviewer"], ["en"])

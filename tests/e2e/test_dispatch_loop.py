@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from protos import common_pb2, dispatch_pb2, events_pb2, transcripts_pb2
+from protos import dispatch_pb2, events_pb2, transcripts_pb2
 from services.dispatch.client import DispatchClient
 from shared.stack import stack
-from shared.stack.demo import reference_answer, sample_recording, sample_reference, speech_chunks
-from shared.stack.probe import collect, publish, segment_id_of
+from shared.stack.demo import reference_answer, sample_reference, stream_sample_to_people
+from shared.stack.probe import collect, segment_id_of
 from shared.stack.processes import StackState
 from shared.text import normalise_text
-from shared.topics import AUDIO_CHUNKS, TRANSCRIPTS_CORRECTED, TRANSCRIPTS_QA
+from shared.topics import TRANSCRIPTS_CORRECTED
 from tests.e2e.conftest import grpc_port
 
 pytestmark = pytest.mark.e2e
@@ -51,22 +51,7 @@ def test_sample_corrected_reviewed_and_published_with_history(loop_stack: StackS
     rui = DispatchClient(target, admin.issue_token("rui").token)
 
     stream_id = "clinic-call"
-    context = common_pb2.RecordingContext(
-        recording_id=stream_id, stream_id=stream_id, tenant_id="acme", domain="medical", language_hint="en"
-    )
-    publish(
-        loop_stack.bootstrap,
-        AUDIO_CHUNKS.name,
-        speech_chunks(sample_recording().samples, stream_id, context=context),
-        key=stream_id,
-    )
-    verdicts = collect(
-        loop_stack.bootstrap,
-        [TRANSCRIPTS_QA.name],
-        lambda rs: any(segment_id_of(r.message).startswith(stream_id) for r in rs),
-        180,
-    )
-    routed = [r.message for r in verdicts if segment_id_of(r.message).startswith(stream_id)]
+    routed = [r.message for r in stream_sample_to_people(loop_stack.bootstrap, stream_id, timeout_s=180)]
     assert all(v.route == transcripts_pb2.ROUTE_HUMAN_REVIEW for v in routed), "medical always goes to people"
 
     answer = reference_answer(sample_reference())
