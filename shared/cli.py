@@ -198,6 +198,12 @@ def demo(
             )
             raise typer.Exit(1)
         console.print("[green]the recordings travelled through all six services.")
+        page = next((p.http_port for p in state.services if p.http_port), 0)
+        if page and (keep_running or not started_here):
+            console.print(
+                f"linguists' browser client: http://127.0.0.1:{page}/ (log in with a token from "
+                "`voxloop dispatch token issue`)"
+            )
     finally:
         if started_here and not keep_running:
             stack.down(home)
