@@ -26,14 +26,16 @@ def test_up_status_down_from_separate_processes(tmp_path: Path) -> None:
         assert started.returncode == 0, started.stdout + started.stderr
         seen = voxloop("status", home=home)
         assert seen.returncode == 0, seen.stdout
-        for name in ("broker", "ingest-0", "asr-0", "quality-0", "dispatch-0", "annotate-0", "feedback-0"):
+        names = ("ingest-0", "asr-0", "quality-0", "dispatch-0", "annotate-0", "feedback-0", "gateway-0")
+        for name in ("broker", *names):
             assert name in seen.stdout
-        assert seen.stdout.count("SERVING") == 6
+        assert seen.stdout.count("SERVING") == 7
+        assert "linguists' browser client: http://127.0.0.1:" in started.stdout
         again = voxloop("up", "--free-ports", home=home)
         assert again.returncode == 1 and "already running" in again.stdout
     finally:
         stopped = voxloop("down", home=home)
-    assert stopped.returncode == 0 and "stopped 7 processes" in stopped.stdout
+    assert stopped.returncode == 0 and "stopped 8 processes" in stopped.stdout
     gone = voxloop("status", home=home)
     assert gone.returncode == 1 and "no stack running" in gone.stdout
 
@@ -43,7 +45,7 @@ def test_demo_runs_the_main_job(tmp_path: Path) -> None:
     from shared.stack.processes import free_port
 
     result = voxloop("demo", "--broker-port", str(free_port()), home=tmp_path / "demo")
-    # Service ports are the defaults here, so this test needs 50051-50056 free.
+    # Service ports are the defaults here, so this test needs 50051-50057 and 8080 free.
     assert result.returncode == 0, result.stdout + result.stderr
     assert "the recordings travelled through all six services" in result.stdout
     assert "speakers: ['SPEAKER_00', 'SPEAKER_01']" in result.stdout  # the sample's two speakers

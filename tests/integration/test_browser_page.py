@@ -15,7 +15,9 @@ from protos import common_pb2
 from services.dispatch.workload import make_verdict
 from services.gateway import scripted
 from services.gateway.browser import Tab, chromium, new_tab
+from shared.topics import LABELS_REVIEWED
 from tests.browser_harness import ARABIC_TEXT, BrowserStack, browser_stack
+from tests.dispatch_harness import make_annotated
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +147,68 @@ def test_a_thirty_minute_recording_s_queue_is_drawn_and_the_page_answers(web: Br
     task = scripted.claim_next(tab, "TASK_KIND_CORRECT")
     took_ms = tab.page.evaluate("() => performance.now()") - started
     assert task["task_id"] and took_ms < 10_000
+
+
+def test_a_label_review_is_checked_in_the_page(web: BrowserStack, tab: Tab) -> None:
+    annotated = make_annotated("labels-0", recording_id="labels", version=3)
+    web.dispatch.feed_annotated(annotated)
+    scripted.log_in(tab, web.url, web.tokens["anna"])
+    scripted.logged_in(tab)
+    task = scripted.claim_next(tab, "TASK_KIND_LABEL_REVIEW")
+    assert task["kind"] == "TASK_KIND_LABEL_REVIEW"
+    marked = tab.page.locator("#labelled-text mark.entity")
+    assert [marked.nth(i).get_attribute("data-label") for i in range(marked.count())] == [
+        "PERSON",
+        "CARDINAL",
+    ]
+    tab.page.locator("#entities button.remove-entity").nth(1).click()  # "4417" is an order number
+    tab.page.select_option("#sentiment", "neutral")
+    tab.page.select_option("#intent", "order_status")
+    tab.page.focus("#sentiment")
+    scripted.submit(tab)  # Ctrl+Enter submits the labels
+    (review,) = web.dispatch.published(LABELS_REVIEWED.name)
+    assert [(e.label, e.start_char, e.end_char) for e in review.entities] == [("PERSON", 0, 9)]
+    assert (review.sentiment, review.intent, review.reviewed_by) == ("neutral", "order_status", "anna")
+
+
+def test_a_reviewer_sends_a_correction_back_with_reasons(web: BrowserStack, browser: Browser) -> None:
+    with new_tab(browser) as tab:
+        scripted.log_in(tab, web.url, web.tokens["anna"])
+        scripted.logged_in(tab)
+        scripted.claim_next(tab, "TASK_KIND_CORRECT")
+        scripted.retype(tab, "Hello hello oh hello I did not know you were there")
+        scripted.submit(tab)
+    with new_tab(browser) as tab:
+        scripted.log_in(tab, web.url, web.tokens["rafael"])
+        scripted.logged_in(tab)
+        scripted.claim_next(tab, "TASK_KIND_REVIEW")
+        tab.page.click("#reject")  # without reasons: refused in the page, nothing sent
+        assert tab.page.get_attribute("#message", "data-kind") == "error"
+        tab.page.fill("#reject-reasons", "dropped half the segment, wrong speaker")
+        tab.page.click("#reject")
+        tab.page.wait_for_selector("#message[data-kind='ok']", timeout=30_000)
+        assert tab.errors == []
+    with new_tab(browser) as tab:
+        scripted.log_in(tab, web.url, web.tokens["anna"])
+        scripted.logged_in(tab)
+        again = scripted.claim_next(tab, "TASK_KIND_CORRECT")
+        assert again["review_reasons"] == ["dropped half the segment", "wrong speaker"]
+        assert "dropped half the segment" in tab.page.inner_text("#review-reasons")
+        assert tab.page.input_value("#text").startswith("Hello hello oh hello"), (
+            "continues from the rejected text"
+        )
+
+
+def test_a_segment_is_split_at_a_word(web: BrowserStack, tab: Tab) -> None:
+    scripted.log_in(tab, web.url, web.tokens["anna"])
+    scripted.logged_in(tab)
+    task = scripted.claim_next(tab, "TASK_KIND_CORRECT")
+    words = tab.page.locator("#words .word")
+    cut = words.nth(6)
+    cut_at = float(cut.get_attribute("data-start") or 0)
+    cut.click()
+    tab.page.focus("#text")
+    tab.page.keyboard.press("Alt+KeyK")
+    tab.page.wait_for_selector("#message[data-kind='ok']", timeout=30_000)
+    stored = web.dispatch.admin.get_task(task["task_id"])
+    assert list(stored.split_at) == [pytest.approx(cut_at, abs=0.01)]
