@@ -136,6 +136,8 @@ def audio_span(
     if context_s > 0:
         rows += neighbours(session, task, 1)
     drafts = [transcripts_pb2.QaVerdict.FromString(r.verdict).draft for r in rows if r is not None]
+    if not drafts:  # a label review of an auto-accepted segment: dispatch never held its audio
+        return to_wav(np.zeros(0, dtype=np.float32)), 0.0, 0.0
     me = drafts[0]
     start = max(0.0, me.segment.start_s - context_s)
     end = me.segment.end_s + context_s

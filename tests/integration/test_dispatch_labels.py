@@ -80,6 +80,8 @@ def test_label_review_in_its_language_submitted_and_published(db_url: str, tmp_p
 
         task = anna.claim_next()
         assert task is not None and task.task_id == "seg-1:label:3" and task.assignee == "anna"
+        # An auto-accepted segment's audio never reached dispatch: an empty WAV, not an error.
+        assert len(anna.audio(task.task_id)) == 44
         order = TEXT.index("order 4417")
         done = anna.submit_labels(
             task.task_id,
@@ -115,7 +117,12 @@ def test_label_review_in_its_language_submitted_and_published(db_url: str, tmp_p
         stats = d.admin.stats()
         assert dict(stats.by_kind) == {"label_review": 1} and dict(stats.by_state) == {"done": 1}
         trail = d.admin.audit_trail(task_id=task.task_id)
-        assert [e.action for e in reversed(trail)] == ["created", "ClaimNextTask", "SubmitLabels"]
+        assert [e.action for e in reversed(trail)] == [
+            "created",
+            "ClaimNextTask",
+            "StreamTaskAudio",
+            "SubmitLabels",
+        ]
 
 
 def test_bad_labels_the_wrong_task_and_the_wrong_person_are_refused(db_url: str, tmp_path: Path) -> None:
