@@ -95,3 +95,10 @@ def test_context_s_out_of_range_is_refused(query: str) -> None:
     with pytest.raises(GatewayError) as refused:
         parse_context_s(query)
     assert refused.value.code == "INVALID_ARGUMENT" and "context_s" in refused.value.message
+
+
+def test_answers_are_not_held_back_by_nagle_s_algorithm() -> None:
+    # Measured: with it on, every call on a kept-alive connection waited 40 ms for a delayed ACK.
+    from services.gateway.web import make_handler
+
+    assert make_handler(object(), Path("."), 1024).disable_nagle_algorithm is True  # type: ignore[arg-type]
