@@ -96,11 +96,14 @@ def up(
 ) -> None:
     """Start the broker, create topics, start every service, wait until all are healthy."""
     state = _up(home, broker_port, free_ports, http_port)
-    page = next((p.http_port for p in state.services if p.http_port), 0)
     console.print("stack is up; `voxloop status` shows it, `voxloop down` stops it.")
-    if page:
+    _print_page(state)
+
+
+def _print_page(state: StackState) -> None:
+    if state.page_url:
         console.print(
-            f"linguists' browser client: http://127.0.0.1:{page}/ (log in with a token from "
+            f"linguists' browser client: {state.page_url} (log in with a token from "
             "`voxloop dispatch token issue`)"
         )
 
@@ -198,12 +201,8 @@ def demo(
             )
             raise typer.Exit(1)
         console.print("[green]the recordings travelled through all six services.")
-        page = next((p.http_port for p in state.services if p.http_port), 0)
-        if page and (keep_running or not started_here):
-            console.print(
-                f"linguists' browser client: http://127.0.0.1:{page}/ (log in with a token from "
-                "`voxloop dispatch token issue`)"
-            )
+        if keep_running or not started_here:
+            _print_page(state)
     finally:
         if started_here and not keep_running:
             stack.down(home)

@@ -26,6 +26,11 @@ GRPC_REQUESTS = Counter(
     ["service", "method", "code"],
 )
 GRPC_SECONDS = Histogram("voxloop_grpc_seconds", "gRPC call latency.", ["service", "method"])
+HTTP_REQUESTS = Counter(
+    "voxloop_http_requests_total",
+    "HTTP requests of the browser gateway, by route and status.",
+    ["service", "route", "status"],
+)
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> int | None:
@@ -34,8 +39,3 @@ def serve_metrics(port: int, host: str = "0.0.0.0") -> int | None:
         return None
     server, _thread = start_http_server(port, addr=host)
     return int(server.server_address[1])
-HTTP_REQUESTS = Counter(
-    "voxloop_http_requests_total",
-    "HTTP requests of the browser gateway, by route and status.",
-    ["service", "route", "status"],
-)

@@ -11,8 +11,8 @@ page always holds a long task list.
 - queue: from the login click until all the tasks are rows of the queue table.
 - scripted correction of the sample: claim (task shown, audio decoded and drawn), play until a
   word lights up, retype the reference transcript with the keyboard, submit (Ctrl+Enter); then
-  a reviewer claims and approves it, and the clock stops when the correction is on
-  transcripts.corrected.v1.
+  a reviewer claims and approves it; apart, the approve key press to the correction's own
+  timestamp on transcripts.corrected.v1.
 - side by side: ``rounds`` tasks of the long recording corrected in the browser (claim, retype,
   submit) and as many through ``DispatchClient`` (claim, audio, ``submit_text``).
 - responsiveness, read from the page by the Long Tasks and Event Timing APIs over the whole
@@ -107,10 +107,6 @@ def bench_stack(work: Path) -> Iterator[StackState]:
         stack.down(home)
 
 
-def page_url(state: StackState) -> str:
-    return f"http://127.0.0.1:{next(p.http_port for p in state.services if p.name == 'gateway')}/"
-
-
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     value = fn()
@@ -152,7 +148,9 @@ def run_benchmark(
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     with bench_stack(work) as state:
-        admin = DispatchClient(f"127.0.0.1:{_port(state, 'dispatch')}", stack.admin_token(Path(state.home)))
+        admin = DispatchClient(
+            f"127.0.0.1:{state.grpc_port('dispatch')}", stack.admin_token(Path(state.home))
+        )
         tokens = {}
         for subject, roles, languages in (
             ("ana", ["annotator"], ["en"]),
@@ -171,7 +169,7 @@ def run_benchmark(
         publish_verdicts(state.bootstrap, [*long_call_verdicts(long_tasks), arabic])
         wait_queued(admin, long_tasks + 2)
 
-        url = page_url(state)
+        url = state.page_url
         answer = reference_answer(sample_reference())
         report: dict[str, Any] = {"machine": machine_facts(), "long_tasks": long_tasks, "rounds": rounds}
         with chromium() as browser:
@@ -255,7 +253,7 @@ def run_benchmark(
             if shots is not None:
                 _extra_screenshots(browser, url, tokens, shots)
 
-        cli = DispatchClient(f"127.0.0.1:{_port(state, 'dispatch')}", tokens["cli"])
+        cli = DispatchClient(f"127.0.0.1:{state.grpc_port('dispatch')}", tokens["cli"])
         client_runs = [correct_with_client(cli, LONG_TEXT.replace("yet", "today")) for _ in range(rounds)]
         report["side_by_side"] = {
             "browser": {
@@ -273,10 +271,6 @@ def run_benchmark(
 def _epoch_ms(perf_counter_s: float) -> float:
     """A ``perf_counter`` reading as wall-clock epoch milliseconds (Kafka timestamps are)."""
     return (time.time() - (time.perf_counter() - perf_counter_s)) * 1000
-
-
-def _port(state: StackState, name: str) -> int:
-    return next(p.grpc_port for p in state.services if p.name == name)
 
 
 def _login_until_rows(tab: Tab, rows: int) -> None:

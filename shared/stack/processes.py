@@ -76,6 +76,15 @@ class StackState:
     def path(home: Path) -> Path:
         return home / "stack.json"
 
+    def grpc_port(self, service: str) -> int:
+        return next(p.grpc_port for p in self.services if p.name == service)
+
+    @property
+    def page_url(self) -> str:
+        """The linguists' browser client, or "" when the gateway is not part of this stack."""
+        port = next((p.http_port for p in self.services if p.http_port), 0)
+        return f"http://127.0.0.1:{port}/" if port else ""
+
     def save(self) -> None:
         target = self.path(Path(self.home))
         tmp = target.with_suffix(".tmp")

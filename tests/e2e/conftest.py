@@ -29,4 +29,4 @@ def service_db(state: StackState, service: str) -> sqlite3.Connection:
 
 
 def grpc_port(state: StackState, service: str) -> int:
-    return next(p.grpc_port for p in state.services if p.name == service)
+    return state.grpc_port(service)

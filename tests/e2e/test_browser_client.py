@@ -61,10 +61,6 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
-def page_url(state: StackState) -> str:
-    return f"http://127.0.0.1:{next(p.http_port for p in state.services if p.name == 'gateway')}/"
-
-
 def task_of_segment(admin: DispatchClient, segment_id: str, timeout_s: float = 30) -> dispatch_pb2.Task:
     """Dispatch reads the verdict from the broker on its own time: ask until its task is there."""
     deadline = time.monotonic() + timeout_s
@@ -85,7 +81,7 @@ def test_correct_review_and_publish_through_the_browser(
     web_stack: StackState, admin: DispatchClient, shots: Path
 ) -> None:
     stream_sample_to_people(web_stack.bootstrap, STREAM, timeout_s=180)
-    url = page_url(web_stack)
+    url = web_stack.page_url
     ana = token_for(admin, "ana", ["annotator"], ["en"])
     rui = token_for(admin, "rui", ["reviewer"], ["en"])
     answer = reference_answer(sample_reference())
@@ -136,7 +132,7 @@ def test_an_expired_token_is_refused_in_the_page(web_stack: StackState, admin: D
     with sqlite3.connect(Path(web_stack.home) / "data" / "dispatch.db") as db:
         db.execute("UPDATE dispatch_tokens SET expires_at = ? WHERE subject = 'eve'", (time.time() - 60,))
     with chromium() as browser, new_tab(browser) as tab:
-        scripted.log_in(tab, page_url(web_stack), token)
+        scripted.log_in(tab, web_stack.page_url, token)
         message = scripted.login_error(tab)
         assert "UNAUTHENTICATED" in message and "expired at" in message
         assert tab.page.evaluate("() => window.voxloop.state") == "login"
@@ -149,9 +145,9 @@ def test_a_task_outside_the_linguist_s_languages_is_refused_in_the_page(
     english = task_of_segment(admin, "english-only-0")
     token = token_for(admin, "francoise", ["annotator", "reviewer"], ["fr"])
     with chromium() as browser, new_tab(browser) as tab:
-        scripted.log_in(tab, page_url(web_stack), token)
+        scripted.log_in(tab, web_stack.page_url, token)
         scripted.logged_in(tab)
-        tab.page.goto(page_url(web_stack) + f"#task={english.task_id}")
+        tab.page.goto(web_stack.page_url + f"#task={english.task_id}")
         message = scripted.error_message(tab)
         assert "PERMISSION_DENIED" in message and "fr" in message
         assert tab.page.locator("#words .word").count() == 0, "nothing of the task is shown"
