@@ -29,11 +29,11 @@ def build(settings: AnnotateSettings) -> ServiceDefinition:
         labeller.refresh()
 
     def subscriptions(ctx: ServiceContext) -> list[Subscription]:
-        on_verdict, on_verdicts = make_trusted_handlers(ctx, labeller, settings, from_verdict)
-        on_corrected, on_corrections = make_trusted_handlers(ctx, labeller, settings, from_corrected)
+        verdicts = make_trusted_handlers(ctx, labeller, settings, from_verdict)
+        corrections = make_trusted_handlers(ctx, labeller, settings, from_corrected)
         return [
-            Subscription(TRANSCRIPTS_QA.name, on_verdict, on_verdicts),
-            Subscription(TRANSCRIPTS_CORRECTED.name, on_corrected, on_corrections),
+            Subscription(TRANSCRIPTS_QA.name, *verdicts),
+            Subscription(TRANSCRIPTS_CORRECTED.name, *corrections),
             Subscription(LABELS_REVIEWED.name, make_review_handler(settings)),
             Subscription(MODELS_PROMOTED.name, make_promotion_handler(labeller)),
         ]

@@ -133,11 +133,21 @@ def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
 _PATTERN_CACHE: dict[str, list[tuple[str, re.Pattern[str], int]]] = {}
 
 
+# Labels whose every pattern needs a digit (an ID's letters-and-dashes form included), and
+# a text character each other pattern needs: most utterances have neither, and skip them.
+_NEEDS_DIGIT = frozenset({"PHONE", "ID", "MONEY", "NUMBER"})
+_NEEDS_CHAR = {"EMAIL": "@"}
+
+
 def rule_spans(text: str, language: str) -> list[Span]:
     """Every pattern hit in ``text``, before overlaps are resolved."""
-    patterns = _PATTERN_CACHE.setdefault(language, _patterns(language))
+    if language not in _PATTERN_CACHE:
+        _PATTERN_CACHE[language] = _patterns(language)
+    has_digit = any(c.isdigit() for c in text)
     spans = []
-    for label, pattern, priority in patterns:
+    for label, pattern, priority in _PATTERN_CACHE[language]:
+        if (label in _NEEDS_DIGIT and not has_digit) or _NEEDS_CHAR.get(label, "") not in text:
+            continue
         for match in pattern.finditer(text):
             start, end = match.span()
             while end > start and text[end - 1] in " .,;:":

@@ -13,11 +13,12 @@ from protos import events_pb2, transcripts_pb2
 from services.annotate.labeller import Labeller
 from services.annotate.publish import Trusted, take_review, take_trusted
 from services.annotate.settings import AnnotateSettings
-from shared.kafka.consumer import BatchHandler, Handler, Inbound, require
+from shared.kafka.consumer import BatchHandler, Handler, Inbound, InvalidMessage, require
 from shared.kafka.outbox import Outbound
 from shared.service import ServiceContext
 
 ToTrusted = Callable[[Inbound[Any]], Trusted | None]
+Prepare = Callable[[Sequence[Inbound[Any]]], None]
 
 
 def from_verdict(inbound: Inbound[transcripts_pb2.QaVerdict]) -> Trusted | None:
@@ -35,7 +36,7 @@ def from_corrected(inbound: Inbound[transcripts_pb2.CorrectedTranscript]) -> Tru
 
 def make_trusted_handlers(
     ctx: ServiceContext, labeller: Labeller, settings: AnnotateSettings, to_trusted: ToTrusted
-) -> tuple[Handler, BatchHandler]:
+) -> tuple[Handler, BatchHandler, Prepare]:
     def handle_batch(session: Session, inbounds: Sequence[Inbound[Any]]) -> list[list[Outbound]]:
         taken = [(n, to_trusted(inbound)) for n, inbound in enumerate(inbounds)]
         items = [(n, item) for n, item in taken if item is not None]
@@ -49,7 +50,19 @@ def make_trusted_handlers(
     def handle_one(session: Session, inbound: Inbound[Any]) -> list[Outbound]:
         return handle_batch(session, [inbound])[0]
 
-    return handle_one, handle_batch
+    def prepare(inbounds: Sequence[Inbound[Any]]) -> None:
+        """The consumer's next poll: its texts go to the NLP process while this one is handled."""
+        segments = []
+        for inbound in inbounds:
+            try:
+                item = to_trusted(inbound)
+            except InvalidMessage:
+                continue  # dead-lettered when its turn comes
+            if item is not None and not item.verdict.gold:
+                segments.append(item.segment)
+        labeller.prefetch(segments)
+
+    return handle_one, handle_batch, prepare
 
 
 def make_review_handler(settings: AnnotateSettings) -> Handler:

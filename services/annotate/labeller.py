@@ -10,7 +10,10 @@ throughput benchmark runs bare.
 from __future__ import annotations
 
 import json
+import threading
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from services.annotate import classifiers
 from services.annotate.entities import Gazetteer, model_spans, resolve, rule_spans
 from services.annotate.mapping import locate_words, speaker_texts, to_entity
 from services.annotate.settings import AnnotateSettings, TenantProfile
-from services.annotate.worker import NlpWorker, Result
+from services.annotate.worker import CHUNK, TIMEOUT_S, NlpWorker, Result
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -162,6 +165,42 @@ def load_precision(path: Path) -> dict[str, dict[str, float]]:
     return loaded
 
 
+Promise = tuple[Future[list[Result]], int]  # a queued request and the text's place in it
+TextKey = tuple[str, str]  # language, text
+
+
+@dataclass
+class _Prefetched:
+    """Texts queued by ``Labeller.prefetch``, oldest first, at most ``limit``: the consumer polls
+    one batch ahead, so the older ones belong to segments the handler skipped (a redelivery, an
+    older version) and are dropped, their answers unread."""
+
+    limit: int
+    by_text: dict[TextKey, deque[tuple[int, Promise]]] = field(default_factory=dict)
+    order: deque[tuple[int, TextKey]] = field(default_factory=deque)
+    added: int = 0
+
+    def add(self, key: TextKey, promise: Promise) -> None:
+        self.added += 1
+        self.by_text.setdefault(key, deque()).append((self.added, promise))
+        self.order.append((self.added, key))
+        while len(self.order) > self.limit:
+            n, old = self.order.popleft()
+            queued = self.by_text.get(old)
+            if queued and queued[0][0] == n:  # not taken yet
+                self._pop(old, queued)
+
+    def take(self, key: TextKey) -> Promise | None:
+        queued = self.by_text.get(key)
+        return self._pop(key, queued) if queued else None
+
+    def _pop(self, key: TextKey, queued: deque[tuple[int, Promise]]) -> Promise:
+        _, promise = queued.popleft()
+        if not queued:
+            del self.by_text[key]
+        return promise
+
+
 class Labeller:
     """Loads each language's pipeline on first use and keeps it for the process's life.
 
@@ -174,6 +213,8 @@ class Labeller:
         self._gazetteers: dict[str, Gazetteer | None] = {}
         self._precision = load_precision(PRECISION_FILE)
         self._worker: NlpWorker | None = None
+        self._prefetch_lock = threading.Lock()  # the consumer prefetches, gRPC calls label too
+        self._prefetched = _Prefetched(limit=4 * settings.max_poll_records)
         if settings.nlp_process:
             self._worker = NlpWorker(settings.model_dump_json())
 
@@ -182,13 +223,46 @@ class Labeller:
             self._worker.close()
             self._worker = None
 
-    def _pipe(self, lp: LanguagePipeline, texts: list[str]) -> Iterator[Result]:
+    def _results(self, lp: LanguagePipeline, texts: list[str]) -> Iterator[Result]:
+        """Each text's entities and categories, in order: from ``prefetch`` where it queued the
+        text, otherwise labelled now."""
         batch_size = self._settings.nlp_batch_size
-        if self._worker is not None:
-            yield from self._worker.pipe(lp.language, texts, batch_size)
+        if self._worker is None:
+            for doc in lp.nlp.pipe(texts, batch_size=batch_size):
+                yield [(e.start_char, e.end_char, e.label_) for e in doc.ents], doc.cats
             return
-        for doc in lp.nlp.pipe(texts, batch_size=batch_size):
-            yield [(e.start_char, e.end_char, e.label_) for e in doc.ents], doc.cats
+        with self._prefetch_lock:
+            found = [self._prefetched.take((lp.language, text)) for text in texts]
+        missing = [text for text, promise in zip(texts, found, strict=True) if promise is None]
+        futures = iter(self._worker.submit_chunks(lp.language, missing, batch_size))
+        answers: Iterator[Result] = iter(())
+        for promise in found:
+            if promise is None:
+                result = next(answers, None)
+                if result is None:
+                    answers = iter(next(futures).result(timeout=TIMEOUT_S))
+                    result = next(answers)
+                yield result
+            else:
+                future, n = promise
+                yield future.result(timeout=TIMEOUT_S)[n]
+
+    def prefetch(self, segments: Sequence[common_pb2.TranscriptSegment]) -> None:
+        """Queue these segments' texts in the worker process now: the consumer calls this with
+        its next poll before it handles the current one, so the worker runs while this process
+        does its share (``label`` takes the results). Without a worker, nothing to do."""
+        if self._worker is None:
+            return
+        by_language: dict[str, list[str]] = {}
+        for segment in segments:
+            by_language.setdefault(self.pipeline(segment.language).language, []).append(segment.text)
+        promises: list[tuple[TextKey, Promise]] = []
+        for language, texts in by_language.items():
+            futures = self._worker.submit_chunks(language, texts, self._settings.nlp_batch_size)
+            promises += [((language, text), (futures[n // CHUNK], n % CHUNK)) for n, text in enumerate(texts)]
+        with self._prefetch_lock:
+            for key, promise in promises:
+                self._prefetched.add(key, promise)
 
     def pipeline(self, language: str) -> LanguagePipeline:
         language = base_language(language) or "xx"
@@ -218,6 +292,8 @@ class Labeller:
                 }
             )
             if on_disk != lp.classifier_version:
+                with self._prefetch_lock:  # queued under the old classifiers
+                    self._prefetched = _Prefetched(self._prefetched.limit)
                 if self._worker is not None:
                     self._worker.reload(language)
                 self._pipelines[language] = build_pipeline(
@@ -253,7 +329,7 @@ class Labeller:
         for language, indexes in by_language.items():
             lp = self.pipeline(language)
             texts = [segments[i].text for i in indexes]
-            for i, (ents, cats) in zip(indexes, self._pipe(lp, texts), strict=True):
+            for i, (ents, cats) in zip(indexes, self._results(lp, texts), strict=True):
                 results[i] = self._labels(lp, segments[i], tenant_ids[i], ents, cats)
         return [r for r in results if r is not None]
 
@@ -271,13 +347,15 @@ class Labeller:
         gazetteer = self.gazetteer(tenant_id)
         if gazetteer is not None:
             spans += gazetteer.spans(text)
-        located = locate_words(text, segment.words)
-        entities = [to_entity(span, text, segment, located) for span in resolve(spans)]
+        resolved = resolve(spans)
+        several_speakers = len({w.speaker for w in segment.words}) > 1
+        located = locate_words(text, segment.words) if resolved or several_speakers else []
+        entities = [to_entity(span, text, segment, located) for span in resolved]
         sentiment = _scores(cats, lp.labels.get("sentiment", []), profile.sentiment_labels)
         intent = _scores(cats, lp.labels.get("intent", []), profile.intent_labels)
         speaker_sentiment = []
-        if lp.sentiment is not None:
-            per_speaker = speaker_texts(text, segment, located)
+        per_speaker = speaker_texts(text, segment, located)  # {} for one speaker
+        if lp.sentiment is not None and per_speaker:  # one speaker: the segment's sentiment is theirs
             for (speaker, words), doc in zip(
                 per_speaker.items(), lp.sentiment.pipe(per_speaker.values()), strict=True
             ):

@@ -27,7 +27,7 @@ from services.annotate.store import ReviewedLabels
 from shared.db.tables import SegmentRecord
 from shared.kafka.consumer import InvalidMessage
 from shared.kafka.outbox import Outbound
-from shared.records import load_records, save_segment_state
+from shared.records import SegmentState, load_records, save_segment_states
 from shared.topics import TRANSCRIPTS_ANNOTATED, TRANSCRIPTS_VALIDATED
 
 AWAITING, VALIDATED = "awaiting_label_review", "validated"
@@ -104,26 +104,21 @@ def _validated(
     return validated
 
 
-def _publish_validated(
-    session: Session,
-    validated: transcripts_pb2.ValidatedTranscript,
-    settings: AnnotateSettings,
-    message_id: str,
-    known: dict[str, SegmentRecord | None] | None = None,
-) -> Outbound:
-    """Store the validated transcript and publish it, redacted when the tenant asks for it."""
+def _finish_validated(
+    validated: transcripts_pb2.ValidatedTranscript, settings: AnnotateSettings, message_id: str
+) -> tuple[SegmentState, Outbound]:
+    """The validated transcript's row to store (unredacted) and its message to publish, redacted
+    when the tenant asks for it."""
     validated.versions.append(
         common_pb2.VersionRef(version=validated.version, kind="validated", provenance=validated.provenance)
     )
-    save_segment_state(
-        session,
-        segment_id=validated.segment.segment_id,
-        recording_id=validated.context.recording_id,
-        state=VALIDATED,
-        message=validated,
-        source_message_id=message_id,
-        version=validated.version,
-        known=known,
+    state = SegmentState(
+        validated.segment.segment_id,
+        validated.context.recording_id,
+        VALIDATED,
+        validated,
+        message_id,
+        validated.version,
     )
     published = validated
     if settings.profile(validated.context.tenant_id).redact:
@@ -131,7 +126,7 @@ def _publish_validated(
         published.CopyFrom(validated)
         published.segment.CopyFrom(redact(validated.segment, validated.entities))
         published.redacted = True
-    return Outbound(TRANSCRIPTS_VALIDATED.name, published, key=validated.context.recording_id)
+    return state, Outbound(TRANSCRIPTS_VALIDATED.name, published, key=validated.context.recording_id)
 
 
 def take_trusted(
@@ -151,6 +146,7 @@ def take_trusted(
     fresh = sorted(i for i in newest.values() if _is_new(known, items[i]))
     labelled = labeller.label([items[i].segment for i in fresh], [items[i].context.tenant_id for i in fresh])
     out: list[list[Outbound]] = [[] for _ in items]
+    states = []
     for i, labels in zip(fresh, labelled, strict=True):
         item = items[i]
         annotated = labels.annotated(
@@ -159,18 +155,21 @@ def take_trusted(
         out[i].append(Outbound(TRANSCRIPTS_ANNOTATED.name, annotated, key=item.context.recording_id))
         validated = _validated(item, labels, provenance)
         if labels.review_reasons:
-            save_segment_state(
-                session,
-                segment_id=item.segment.segment_id,
-                recording_id=item.context.recording_id,
-                state=AWAITING,
-                message=validated,
-                source_message_id=item.message_id,
-                version=item.version,
-                known=known,
+            states.append(
+                SegmentState(
+                    item.segment.segment_id,
+                    item.context.recording_id,
+                    AWAITING,
+                    validated,
+                    item.message_id,
+                    item.version,
+                )
             )
         else:
-            out[i].append(_publish_validated(session, validated, settings, item.message_id, known))
+            state, message = _finish_validated(validated, settings, item.message_id)
+            states.append(state)
+            out[i].append(message)
+    save_segment_states(session, states, known)
     return out
 
 
@@ -244,4 +243,6 @@ def take_review(
             at=time.time(),
         )
     )
-    return [_publish_validated(session, validated, settings, message_id)]
+    state, message = _finish_validated(validated, settings, message_id)
+    save_segment_states(session, [state], {review.segment_id: record})
+    return [message]

@@ -1,21 +1,26 @@
-"""``nlp.pipe`` in a child process, fed in chunks.
+"""``nlp.pipe`` in a child process, fed requests that queue up.
 
 In the service process the Kafka network thread, the outbox relay and the gRPC server all want
 the GIL while the consumer thread labels; spaCy holds it for most of its work, so measured
 in the service the same ``nlp.pipe`` ran 1.6 times slower than alone. The child process has the
-pipelines to itself; the parent sends a batch in chunks and works on chunk k (rules, mapping to
-words) while the child runs chunk k+1.
+pipelines to itself. Requests are answered in the order they were sent, each with a future, so
+the parent can queue a batch (or the next poll's, ``Labeller.prefetch``) and go on with its
+own work (rules, mapping to words, the database) while the child runs.
 """
 
 from __future__ import annotations
 
+import collections
 import multiprocessing
+import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 Result = tuple[list[tuple[int, int, str]], Mapping[str, float]]  # entities (start, end, label), cats
 CHUNK = 32  # texts per request
+TIMEOUT_S = 300.0
 
 
 def _serve(settings_json: str, requests: Any, results: Any) -> None:
@@ -44,7 +49,7 @@ def _serve(settings_json: str, requests: Any, results: Any) -> None:
 
 
 class NlpWorker:
-    """One child process per service process; ``pipe`` is safe to call from several threads."""
+    """One child process per service process; safe to call from several threads."""
 
     def __init__(self, settings_json: str) -> None:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
@@ -54,43 +59,70 @@ class NlpWorker:
             target=_serve, args=(settings_json, self._requests, self._results), name="nlp", daemon=True
         )
         self._process.start()
-        self._lock = threading.Lock()
-        self._take(timeout_s=120)  # "ready"
+        status, payload = self._results.get(timeout=120)
+        if status != "ready":
+            raise RuntimeError(f"the nlp worker did not start: {payload}")
+        self._lock = threading.Lock()  # a request and its future are queued together
+        self.sent = 0  # requests so far
+        self._waiting: collections.deque[Future[list[Result]]] = collections.deque()
+        self._reader = threading.Thread(target=self._read, name="nlp-results", daemon=True)
+        self._reader.start()
 
-    def _take(self, timeout_s: float = 300) -> Any:
-        status, payload = self._results.get(timeout=timeout_s)
-        if status == "error":
-            raise RuntimeError(f"the nlp worker failed: {payload}")
-        return payload
+    def _read(self) -> None:
+        """Hand each answer to the oldest waiting future; fail them all if the child dies."""
+        while True:
+            try:
+                status, payload = self._results.get(timeout=1.0)
+            except queue.Empty:
+                if self._process.is_alive():
+                    continue
+                status, payload = "dead", f"exit code {self._process.exitcode}"
+            except (EOFError, OSError):  # closed
+                status, payload = "dead", "its queue closed"
+            if status == "dead":
+                with self._lock:
+                    while self._waiting:
+                        self._waiting.popleft().set_exception(
+                            RuntimeError(f"the nlp worker process died: {payload}")
+                        )
+                return
+            with self._lock:
+                future = self._waiting.popleft()
+            if status == "error":
+                future.set_exception(RuntimeError(f"the nlp worker failed: {payload}"))
+            else:
+                future.set_result(payload)
+
+    def submit(self, language: str, texts: Sequence[str] | None, batch_size: int) -> Future[list[Result]]:
+        """Queue one request; its future holds each text's entities and categories, in order."""
+        future: Future[list[Result]] = Future()
+        with self._lock:
+            if not self._reader.is_alive():
+                raise RuntimeError("the nlp worker process is not running")
+            self._waiting.append(future)
+            self.sent += 1
+            self._requests.put((language, None if texts is None else list(texts), batch_size))
+        return future
+
+    def submit_chunks(
+        self, language: str, texts: Sequence[str], batch_size: int
+    ) -> list[Future[list[Result]]]:
+        """``texts`` as requests of ``CHUNK``, so the first answers come back while the child
+        runs the rest."""
+        return [self.submit(language, texts[i : i + CHUNK], batch_size) for i in range(0, len(texts), CHUNK)]
 
     def pipe(self, language: str, texts: Sequence[str], batch_size: int) -> Iterator[Result]:
-        """Each text's entities and categories, in order; the next chunk is sent before the
-        current one is handed back, so the child never waits for the caller."""
-        chunks = [list(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
-        with self._lock:
-            sent = taken = 0
-            try:
-                if chunks:
-                    self._requests.put((language, chunks[0], batch_size))
-                    sent = 1
-                for n in range(len(chunks)):
-                    if n + 1 < len(chunks):
-                        self._requests.put((language, chunks[n + 1], batch_size))
-                        sent += 1
-                    taken += 1
-                    yield from self._take()
-            finally:  # a caller that stops early (an error) leaves no answer behind for the next
-                for _ in range(sent - taken):
-                    self._results.get(timeout=300)
+        """Each text's entities and categories, in order."""
+        for future in self.submit_chunks(language, texts, batch_size):
+            yield from future.result(timeout=TIMEOUT_S)
 
     def reload(self, language: str) -> None:
         """Drop the language's pipeline in the child; the next request loads the current models."""
-        with self._lock:
-            self._requests.put((language, None, 0))
-            self._take()
+        self.submit(language, None, 0).result(timeout=TIMEOUT_S)
 
     def close(self) -> None:
         self._requests.put(None)
         self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.kill()
+        self._reader.join(timeout=5)

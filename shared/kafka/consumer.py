@@ -10,6 +10,7 @@ same outbox, and the loop moves on.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -23,14 +24,14 @@ from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from protos import events_pb2
 from shared import metrics
 from shared.db.tables import InboxEntry
 from shared.kafka import codec
-from shared.kafka.outbox import Outbound, enqueue
+from shared.kafka.outbox import Outbound, enqueue, enqueue_batch
 from shared.logging import get_logger
 from shared.topics import DEAD_LETTER_SUFFIX
 
@@ -77,6 +78,10 @@ class Subscription:
     topic: str
     handler: Handler
     batch_handler: BatchHandler | None = None
+    # Called with the records of the next poll (decoded; undecodable ones left out) before the
+    # current poll is handled, so slow work done elsewhere (the annotate service's NLP process)
+    # can start early. It must have no effect that matters if the records are never handled.
+    prepare: Callable[[Sequence[Inbound[Any]]], None] | None = None
 
 
 def require(message: Message, *paths: str) -> None:
@@ -117,6 +122,7 @@ class ConsumerWorker:
         self._config = config
         self._handlers = {s.topic: s.handler for s in subscriptions}
         self._batch_handlers = {s.topic: s.batch_handler for s in subscriptions if s.batch_handler}
+        self._prepare = {s.topic: s.prepare for s in subscriptions if s.prepare}
         self._sessions = sessions
         self._on_enqueued = on_enqueued
         self._stop = threading.Event()
@@ -157,29 +163,54 @@ class ConsumerWorker:
         )
         log.info("consumer started", topics=sorted(self._handlers), group=cfg.group_id)
         try:
+            # With a ``prepare`` hook the loop polls one batch ahead: it prepares poll n+1, then
+            # handles poll n. Without one, or when nothing is flowing, it handles what it polled.
+            ahead: dict[TopicPartition, list[ConsumerRecord]] = {}
             while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=cfg.poll_timeout_ms)
-                for tp, records in batches.items():
-                    # One offset commit per polled batch, not per record: each commit is a
-                    # round trip to the group coordinator. Every record's effects are committed
-                    # to the database first, so a crash mid-batch redelivers records the inbox
-                    # already holds, and their second delivery is a no-op.
-                    next_offset = None
-                    batched = len(records) > 1 and tp.topic in self._batch_handlers
-                    if batched and not self._stop.is_set() and self.process_batch(records):
-                        next_offset, records = records[-1].offset + 1, []
-                    for record in records:
-                        if self._stop.is_set():
-                            break  # uncommitted records are redelivered to whoever owns them next
-                        self.process(record)
-                        next_offset = record.offset + 1
-                    if next_offset is not None:
-                        if cfg.pause_before_offset_commit_s:
-                            time.sleep(cfg.pause_before_offset_commit_s)
-                        self._commit(consumer, tp, next_offset)
+                polled = consumer.poll(timeout_ms=0 if ahead else cfg.poll_timeout_ms)
+                if self._prepare:
+                    self._prepare_batches(polled)
+                    ahead, polled = polled, ahead
+                for tp, records in polled.items():
+                    self._take(consumer, tp, records)
         finally:
             consumer.close(autocommit=False)
             log.info("consumer closed", group=cfg.group_id)
+
+    def _take(self, consumer: KafkaConsumer, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> None:
+        """Handle a partition's polled records and commit their offset."""
+        cfg = self._config
+        # One offset commit per polled batch, not per record: each commit is a round trip to
+        # the group coordinator. Every record's effects are committed to the database first,
+        # so a crash mid-batch redelivers records the inbox already holds, and their second
+        # delivery is a no-op.
+        next_offset = None
+        batched = len(records) > 1 and tp.topic in self._batch_handlers
+        if batched and not self._stop.is_set() and self.process_batch(records):
+            next_offset, records = records[-1].offset + 1, []
+        for record in records:
+            if self._stop.is_set():
+                break  # uncommitted records are redelivered to whoever owns them next
+            self.process(record)
+            next_offset = record.offset + 1
+        if next_offset is not None:
+            if cfg.pause_before_offset_commit_s:
+                time.sleep(cfg.pause_before_offset_commit_s)
+            self._commit(consumer, tp, next_offset)
+
+    def _prepare_batches(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        for tp, records in polled.items():
+            prepare = self._prepare.get(tp.topic)
+            if prepare is None:
+                continue
+            inbounds = []
+            for record in records:
+                with contextlib.suppress(codec.UndecodableMessage):  # dead-lettered in its turn
+                    inbounds.append(self._decoded(record))
+            try:
+                prepare(inbounds)
+            except Exception as exc:  # only a head start was lost: the handler does the work
+                log.warning("prepare failed", topic=tp.topic, records=len(records), error=repr(exc))
 
     def _commit(self, consumer: KafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:
@@ -225,17 +256,25 @@ class ConsumerWorker:
     def _inbound(self, record: ConsumerRecord) -> Inbound[Any] | str:
         """The record decoded, with its message and trace ids; or, when it cannot be decoded,
         the outcome of dead-lettering it."""
+        try:
+            return self._decoded(record)
+        except codec.UndecodableMessage as exc:
+            return self._dead_letter(record, *self._ids(record), "decode", str(exc), 1)
+
+    @staticmethod
+    def _ids(record: ConsumerRecord) -> tuple[str, str]:
+        """The record's message id and trace id, from its headers or its place in the log."""
         headers = record.headers or []
         message_id = codec.header(headers, codec.MESSAGE_ID) or (
             f"{record.topic}/{record.partition}/{record.offset}"
         )
-        trace_id = codec.header(headers, codec.TRACE_ID) or message_id
-        try:
-            message = codec.decode(record.topic, record.value, headers)
-        except codec.UndecodableMessage as exc:
-            return self._dead_letter(record, message_id, trace_id, "decode", str(exc), 1)
+        return message_id, codec.header(headers, codec.TRACE_ID) or message_id
+
+    def _decoded(self, record: ConsumerRecord) -> Inbound[Any]:
+        """The record as an Inbound; raises UndecodableMessage."""
+        message_id, trace_id = self._ids(record)
         return Inbound(
-            message=message,
+            message=codec.decode(record.topic, record.value, record.headers or []),
             message_id=message_id,
             trace_id=trace_id,
             topic=record.topic,
@@ -268,11 +307,14 @@ class ConsumerWorker:
                         fresh.append(inbound)
                         ids.add(inbound.message_id)
                 outputs = self._batch_handlers[topic](session, fresh) if fresh else []
-                for inbound, outbound in zip(fresh, outputs, strict=True):
-                    self._record_inbox(
-                        session, inbound.message_id, topic, inbound.partition, inbound.offset, "handled"
-                    )
-                    enqueue(session, outbound, inbound.trace_id, self._config.service)
+                self._record_inboxes(
+                    session, [(i.message_id, topic, i.partition, i.offset) for i in fresh], "handled"
+                )
+                enqueue_batch(
+                    session,
+                    [(out, i.trace_id) for i, out in zip(fresh, outputs, strict=True)],
+                    self._config.service,
+                )
         except Exception as exc:
             log.info("batch taken record by record", topic=topic, records=len(records), reason=repr(exc))
             return False
@@ -300,16 +342,28 @@ class ConsumerWorker:
     def _record_inbox(
         self, session: Session, inbound_id: str, topic: str, partition: int, offset: int, outcome: str
     ) -> None:
-        session.add(
-            InboxEntry(
-                group_id=self._config.group_id,
-                message_id=inbound_id,
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                outcome=outcome,
+        self._record_inboxes(session, [(inbound_id, topic, partition, offset)], outcome)
+
+    def _record_inboxes(
+        self, session: Session, entries: Sequence[tuple[str, str, int, int]], outcome: str
+    ) -> None:
+        """(message id, topic, partition, offset) of each record taken, in one INSERT."""
+        if entries:
+            group = self._config.group_id
+            session.execute(
+                insert(InboxEntry),
+                [
+                    {
+                        "group_id": group,
+                        "message_id": m,
+                        "topic": t,
+                        "partition": p,
+                        "offset": o,
+                        "outcome": outcome,
+                    }
+                    for m, t, p, o in entries
+                ],
             )
-        )
 
     def _handle_once(self, handler: Handler, inbound: Inbound[Any]) -> str:
         with self._sessions.begin() as session:

@@ -5,6 +5,7 @@ data), versions only move forward, gold copies are never validated, tenants reda
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -102,8 +103,10 @@ class Annotate:
     def __init__(self, settings: AnnotateSettings) -> None:
         self.ctx: ServiceContext = build_context(settings, [MIGRATIONS])
         labeller = Labeller(settings)
-        self.on_verdict, self.on_verdicts = make_trusted_handlers(self.ctx, labeller, settings, from_verdict)
-        self.on_corrected, _ = make_trusted_handlers(self.ctx, labeller, settings, from_corrected)
+        self.on_verdict, self.on_verdicts, _ = make_trusted_handlers(
+            self.ctx, labeller, settings, from_verdict
+        )
+        self.on_corrected, _, _ = make_trusted_handlers(self.ctx, labeller, settings, from_corrected)
         self.on_review = make_review_handler(settings)
 
     def feed(self, handler: object, topic: str, message: object) -> list[Outbound]:
@@ -288,5 +291,44 @@ def test_the_worker_process_labels_exactly_as_this_process(models_dir: Path) -> 
             [(s.label, round(s.confidence, 5)) for s in y.sentiment] for y in b
         ]
         assert [x.intent[0].label for x in a] == [y.intent[0].label for y in b]
+    finally:
+        child.close()
+
+
+def test_texts_prefetched_from_the_next_poll_are_not_labelled_twice(models_dir: Path) -> None:
+    """The consumer hands the worker its next poll early; ``label`` then only collects."""
+    texts = [
+        TEXT,
+        "Bonjour, je suis Marie Dubois et j'habite à Lyon.",
+        "Mein Vertrag 4471920 läuft aus.",
+    ] * 30
+    segments = [segment(f"s{n}", t, ["en", "fr", "de"][n % 3]) for n, t in enumerate(texts)]
+    here = Labeller(load_settings(AnnotateSettings, models_dir=models_dir, nlp_process=False))
+    child = Labeller(load_settings(AnnotateSettings, models_dir=models_dir, max_poll_records=50))
+    try:
+        assert child._worker is not None
+        child.prefetch(segments)
+        sent = child._worker.sent
+        labelled = child.label(segments, ["acme"] * 90)
+        assert child._worker.sent == sent, "every text came from the prefetched requests"
+        assert [x.entities for x in labelled] == [y.entities for y in here.label(segments, ["acme"] * 90)]
+        child.label(segments[:3], ["acme"] * 3)
+        assert child._worker.sent > sent, "taken once: the same texts again are labelled anew"
+        # Prefetched texts the handler never asks for are dropped past 4 polls' worth.
+        child.prefetch([segment(f"x{n}", f"Unused text number {n}.", "en") for n in range(250)])
+        assert len(child._prefetched.by_text) <= 200
+    finally:
+        child.close()
+
+
+def test_a_dead_worker_process_fails_the_call_at_once(models_dir: Path) -> None:
+    child = Labeller(load_settings(AnnotateSettings, models_dir=models_dir))
+    try:
+        assert child._worker is not None
+        child._worker._process.kill()
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="nlp worker process"):
+            child.label([segment("s1", TEXT, "en")], ["acme"])
+        assert time.monotonic() - started < 10, "not the 300 s timeout"
     finally:
         child.close()

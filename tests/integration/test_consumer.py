@@ -188,3 +188,83 @@ def test_a_batch_handler_takes_a_poll_in_one_transaction_and_falls_back_record_b
         )
     mine = {k: v for k, v in outcomes.items() if k.startswith(f"{run}-m-")}  # the topic is shared
     assert mine == {**{f"{run}-m-{x}": "handled" for x in "abcde"}, f"{run}-m-invalid": "dead_lettered"}
+
+
+def test_a_prepare_hook_sees_the_next_poll_before_the_current_one_is_handled(
+    db_url: str, broker: str
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    source, sink = "audio.chunks.v1", f"test.sink.{run}"
+    ensure_topics(broker, [source, source + ".dlq", sink])
+    engine = make_engine(db_url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    events: list[tuple[str, list[str]]] = []  # ("prepare" | "handle", the run's stream ids)
+
+    def mine(inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]) -> list[str]:
+        return [i.message.stream_id for i in inbounds if i.message.stream_id.startswith(run)]
+
+    def prepare(inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]) -> None:
+        events.append(("prepare", mine(inbounds)))
+        if f"{run}-07" in mine(inbounds):
+            raise RuntimeError("a prepare that fails costs only its head start")
+
+    def batch_handler(
+        session: Session, inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]
+    ) -> list[list[Outbound]]:
+        events.append(("handle", mine(inbounds)))
+        return [
+            [Outbound(sink, i.message, key=run)] if i.message.stream_id.startswith(run) else []
+            for i in inbounds
+        ]
+
+    def handler(session: Session, inbound: Inbound[audio_pb2.AudioChunk]) -> list[Outbound]:
+        return batch_handler(session, [inbound])[0]
+
+    producer = make_producer(broker, "test")
+    relay = OutboxRelay(sessions, producer, "test", "test-0", poll_interval_s=0.05)
+    worker = ConsumerWorker(
+        ConsumerConfig(
+            bootstrap=broker, group_id=f"group-{run}", service="test", instance_id="0", max_poll_records=4
+        ),
+        [Subscription(source, handler, batch_handler, prepare)],
+        sessions,
+        on_enqueued=relay.notify,
+    )
+    try:
+        ids = [f"{run}-{n:02d}" for n in range(20)]
+        for n, stream_id in enumerate(ids):  # one key: one partition, in order; waiting before the start
+            chunk = audio_pb2.AudioChunk(stream_id=stream_id, data=b"x")
+            producer.send(
+                source,
+                key=run.encode(),
+                value=codec.encode(chunk),
+                headers=codec.make_headers(chunk, stream_id, "t", "t"),
+            )
+            if n == 10:
+                producer.flush()
+                publish_raw(broker, source, b"\x0a\xff\xff" + run.encode(), key=run.encode())
+        producer.flush()
+        relay.start()
+        worker.start()
+        outputs = collect(
+            broker, [sink], lambda rs: len(rs) >= 20, timeout_s=45, decode_as=audio_pb2.AudioChunk
+        )
+        collect(broker, [source + ".dlq"], lambda rs: any(run.encode() in r.message.value for r in rs), 45)
+    finally:
+        worker.stop()
+        relay.stop()
+        producer.close()
+
+    assert sorted(r.message.stream_id for r in outputs) == ids, (
+        "every record handled once, failing prepare too"
+    )
+    handled = [stream_id for kind, batch in events if kind == "handle" for stream_id in batch]
+    assert handled == ids, "in order, each once; the undecodable record reached neither hook"
+    prepared_at = {s: n for n, (kind, batch) in enumerate(events) if kind == "prepare" for s in batch}
+    handled_at = {s: n for n, (kind, batch) in enumerate(events) if kind == "handle" for s in batch}
+    assert all(prepared_at[s] < handled_at[s] for s in ids), "each record was prepared before it was handled"
+    lookahead = [
+        s for s in ids if any(prepared_at[t] < handled_at[s] for t in ids if t > s and t in prepared_at)
+    ]
+    assert lookahead, "some later poll was prepared before an earlier one was handled"
