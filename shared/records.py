@@ -8,10 +8,10 @@ from typing import TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db.tables import SegmentRecord, utcnow
+from shared.db.tables import SegmentRecord, bulk_insert, utcnow
 from shared.kafka import codec
 from shared.kafka.outbox import Outbound
 
@@ -97,7 +97,7 @@ def save_segment_states(
             }
         )
     if new:
-        session.execute(insert(SegmentRecord), new)
+        session.execute(bulk_insert(SegmentRecord), new)
 
 
 def load_records(session: Session, segment_ids: Iterable[str]) -> dict[str, SegmentRecord | None]:

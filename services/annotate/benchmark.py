@@ -40,7 +40,7 @@ from services.annotate.labeller import Labeller, base_language
 from services.annotate.settings import CORPUS, AnnotateSettings
 from shared.settings import load_settings
 from shared.stack import stack
-from shared.stack.probe import publish_verdicts
+from shared.stack.probe import publish_records, verdict_records
 from shared.topics import TRANSCRIPTS_ANNOTATED
 
 Progress = Callable[[str], None]
@@ -156,9 +156,10 @@ def through_service(
         target=_count_annotated, args=(bootstrap, run_id, len(messages), timeout_s, arrivals)
     )
     reader.start()
+    records = verdict_records(messages)  # the load is built before the clock starts
     time.sleep(0.5)  # the reader is assigned before the first send
     started = time.time()
-    publish_verdicts(bootstrap, messages)
+    publish_records(bootstrap, records)
     reader.join()
     if len(arrivals) < len(messages):
         raise RuntimeError(

@@ -67,7 +67,41 @@ class Span:
 _CURRENCY = r"(?:[$€£¥]|euros?|dollars?|pounds?|pesos?|francs?|cents?|EUR|USD|GBP|CHF|Euro)"
 
 
-def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
+@dataclass(frozen=True)
+class _Rule:
+    """A pattern, and what a text must hold for it to match at all (a digit, a character, one of
+    some words): most utterances hold none of these, and a regular expression with many
+    alternatives costs more to try than to skip."""
+
+    label: str
+    pattern: re.Pattern[str]
+    priority: int
+    digit: bool = False
+    char: str = ""
+    words: frozenset[str] = frozenset()  # lower case, the first word of each phrase
+
+    def may_match(self, text: str, has_digit: bool, text_words: set[str]) -> bool:
+        return (
+            (self.digit and has_digit)
+            or (bool(self.char) and self.char in text)
+            or not self.words.isdisjoint(text_words)
+        )
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _first_words(*alternations: str) -> frozenset[str]:
+    """The first word of each alternative of these lexicon alternations ("next week" -> "next")."""
+    return frozenset(
+        found.group().lower()
+        for alternation in alternations
+        for phrase in alternation.split("|")
+        if (found := _WORD.search(phrase))
+    )
+
+
+def _patterns(language: str) -> list[_Rule]:
     lex = lexicon(language)
     months, weekdays = lex.months, lex.weekdays
     art = rf"(?:(?:{lex.article})\s+)?" if lex.article else ""
@@ -77,18 +111,24 @@ def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
     flags = re.IGNORECASE
     day = r"\d{1,2}(?:st|nd|rd|th|er|\.|º)?"
     return [
-        ("EMAIL", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), STRICT_RULE),
+        _Rule("EMAIL", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), STRICT_RULE, char="@"),
         # 7 to 15 digits in groups (spoken numbers are written in groups), optional +country code.
-        ("PHONE", re.compile(r"(?<![\w.,])\+?\d(?:[ .-]?\(?\d\)?){6,14}(?![\w,]|\.\d)"), STRICT_RULE),
+        _Rule(
+            "PHONE",
+            re.compile(r"(?<![\w.,])\+?\d(?:[ .-]?\(?\d\)?){6,14}(?![\w,]|\.\d)"),
+            STRICT_RULE,
+            digit=True,
+        ),
         # Codes that mix letters and digits with dashes (AB-1234-XY), or 5+ digit runs.
-        (
+        _Rule(
             "ID",
             re.compile(
                 r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9]{1,8}(?:-[A-Z0-9]{1,10})+\b|\b\d{5,}\b"
             ),
             STRICT_RULE,
+            digit=True,
         ),
-        (
+        _Rule(
             "MONEY",
             re.compile(
                 rf"(?:[$€£¥]\s?\d[\d,.]*(?:\s?(?:million|billion|k))?"
@@ -96,8 +136,9 @@ def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
                 flags,
             ),
             LOOSE_RULE,
+            digit=True,
         ),
-        (
+        _Rule(
             "TIME",
             re.compile(
                 r"\b\d{1,2}(?::\d{2}|\s?h\s?\d{2})(?:\s?(?:[ap]\.?m\.?|uhr))?(?!\w)"
@@ -106,8 +147,10 @@ def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
                 flags,
             ),
             LOOSE_RULE,
+            digit=True,
+            words=_first_words(lex.times),
         ),
-        (
+        _Rule(
             "DATE",
             re.compile(
                 rf"\b\d{{1,2}}[./-]\d{{1,2}}[./-]\d{{2,4}}\b"
@@ -124,19 +167,15 @@ def _patterns(language: str) -> list[tuple[str, re.Pattern[str], int]]:
                 flags,
             ),
             LOOSE_RULE,
+            digit=True,
+            words=_first_words(weekdays, lex.days, lex.months_alone, months),
         ),
         # Any other number: only where nothing else claimed its digits.
-        ("NUMBER", re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?!\w)"), FALLBACK_RULE),
+        _Rule("NUMBER", re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?!\w)"), FALLBACK_RULE, digit=True),
     ]
 
 
-_PATTERN_CACHE: dict[str, list[tuple[str, re.Pattern[str], int]]] = {}
-
-
-# Labels whose every pattern needs a digit (an ID's letters-and-dashes form included), and
-# a text character each other pattern needs: most utterances have neither, and skip them.
-_NEEDS_DIGIT = frozenset({"PHONE", "ID", "MONEY", "NUMBER"})
-_NEEDS_CHAR = {"EMAIL": "@"}
+_PATTERN_CACHE: dict[str, list[_Rule]] = {}
 
 
 def rule_spans(text: str, language: str) -> list[Span]:
@@ -144,11 +183,13 @@ def rule_spans(text: str, language: str) -> list[Span]:
     if language not in _PATTERN_CACHE:
         _PATTERN_CACHE[language] = _patterns(language)
     has_digit = any(c.isdigit() for c in text)
+    text_words = set(_WORD.findall(text.lower()))
     spans = []
-    for label, pattern, priority in _PATTERN_CACHE[language]:
-        if (label in _NEEDS_DIGIT and not has_digit) or _NEEDS_CHAR.get(label, "") not in text:
+    for rule in _PATTERN_CACHE[language]:
+        if not rule.may_match(text, has_digit, text_words):
             continue
-        for match in pattern.finditer(text):
+        label, priority = rule.label, rule.priority
+        for match in rule.pattern.finditer(text):
             start, end = match.span()
             while end > start and text[end - 1] in " .,;:":
                 end -= 1

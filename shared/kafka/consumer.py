@@ -24,12 +24,12 @@ from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from protos import events_pb2
 from shared import metrics
-from shared.db.tables import InboxEntry
+from shared.db.tables import InboxEntry, bulk_insert
 from shared.kafka import codec
 from shared.kafka.outbox import Outbound, enqueue, enqueue_batch
 from shared.logging import get_logger
@@ -351,7 +351,7 @@ class ConsumerWorker:
         if entries:
             group = self._config.group_id
             session.execute(
-                insert(InboxEntry),
+                bulk_insert(InboxEntry),
                 [
                     {
                         "group_id": group,

@@ -203,3 +203,42 @@ def test_speaker_texts_only_when_several_speakers_spoke() -> None:
 def test_settings_reject_a_bad_tenant_profile(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="review_threshold"):
         AnnotateSettings(tenants={"acme": {"review_threshold": 2}})
+
+
+def test_a_rule_is_skipped_only_where_its_pattern_cannot_match() -> None:
+    """The cheap gates in front of the patterns (a digit, "@", a lexicon word) never hide a hit:
+    every corpus text, and each with dates, times and amounts added in odd cases."""
+    import random
+
+    from services.annotate.benchmark import corpus_texts
+    from services.annotate.entities import _WORD, _patterns
+
+    rng = random.Random(7)
+    extras = [
+        "3",
+        "12:30",
+        "4th",
+        "a@b.io",
+        "2024",
+        "$5",
+        "AB-12",
+        "15h30",
+        "SEPT.",
+        "Août,",
+        "MONDAY's",
+        "heute",
+    ]
+    texts = []
+    for language, text in corpus_texts():
+        words = text.split()
+        for _ in range(rng.randint(0, 2)):
+            words.insert(rng.randint(0, len(words)), rng.choice(extras))
+        texts += [(language, text), (rng.choice(["en", "fr", "de", "es", "it"]), " ".join(words))]
+    checked = 0
+    for language, text in texts:
+        has_digit, words = any(c.isdigit() for c in text), set(_WORD.findall(text.lower()))
+        for rule in _patterns(language):
+            if rule.pattern.search(text):
+                checked += 1
+                assert rule.may_match(text, has_digit, words), (rule.label, language, text)
+    assert checked > 1000
