@@ -89,6 +89,14 @@ class _Rule:
 
 
 _WORD = re.compile(r"\w+")
+# The non-ASCII letters ``re.IGNORECASE`` takes for ASCII ones (the ``re`` docs name these four):
+# folded before ``lower()``, so that a gate word found by the pattern is found in the text too.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def text_words(text: str) -> set[str]:
+    """The text's words, lower case, as the gates compare them."""
+    return set(_WORD.findall(text.translate(_FOLD).lower()))
 
 
 def _first_words(*alternations: str) -> frozenset[str]:
@@ -182,11 +190,10 @@ def rule_spans(text: str, language: str) -> list[Span]:
     """Every pattern hit in ``text``, before overlaps are resolved."""
     if language not in _PATTERN_CACHE:
         _PATTERN_CACHE[language] = _patterns(language)
-    has_digit = any(c.isdigit() for c in text)
-    text_words = set(_WORD.findall(text.lower()))
+    has_digit, words = any(c.isdigit() for c in text), text_words(text)
     spans = []
     for rule in _PATTERN_CACHE[language]:
-        if not rule.may_match(text, has_digit, text_words):
+        if not rule.may_match(text, has_digit, words):
             continue
         label, priority = rule.label, rule.priority
         for match in rule.pattern.finditer(text):
@@ -204,25 +211,34 @@ def rule_spans(text: str, language: str) -> list[Span]:
 
 @dataclass(frozen=True)
 class Gazetteer:
-    """A tenant's phrases by label, compiled to one case-insensitive alternation per label."""
+    """A tenant's phrases by label, compiled to one case-insensitive alternation per label, and
+    the first word of each phrase: a text that holds none of a label's first words is not
+    searched (a long alternation costs more to try than to skip)."""
 
     tenant: str
     patterns: Mapping[str, re.Pattern[str]]
+    # None: a phrase whose first word is not plain ASCII, or that has no word: always searched.
+    first_words: Mapping[str, frozenset[str] | None]
 
     @classmethod
     def of(cls, tenant: str, phrases: Mapping[str, Iterable[str]]) -> Gazetteer:
-        compiled = {}
+        compiled, first_words = {}, {}
         for label, items in phrases.items():
             words = sorted({p.strip() for p in items if p.strip()}, key=len, reverse=True)
             if words:
                 alternation = "|".join(re.escape(w) for w in words)
                 compiled[label.upper()] = re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE)
-        return cls(tenant, compiled)
+                firsts = [found.group().lower() if (found := _WORD.search(w)) else "" for w in words]
+                exact = all(f and f.isascii() for f in firsts)  # a gate word to compare as such
+                first_words[label.upper()] = frozenset(firsts) if exact else None
+        return cls(tenant, compiled, first_words)
 
     def spans(self, text: str) -> list[Span]:
+        words = text_words(text)
         return [
             Span(m.start(), m.end(), label, f"gazetteer:{self.tenant}", 0.95, GAZETTEER)
             for label, pattern in self.patterns.items()
+            if (firsts := self.first_words[label]) is None or not firsts.isdisjoint(words)
             for m in pattern.finditer(text)
         ]
 

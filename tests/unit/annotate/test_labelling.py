@@ -205,14 +205,20 @@ def test_settings_reject_a_bad_tenant_profile(tmp_path: Path) -> None:
         AnnotateSettings(tenants={"acme": {"review_threshold": 2}})
 
 
-def test_a_rule_is_skipped_only_where_its_pattern_cannot_match() -> None:
-    """The cheap gates in front of the patterns (a digit, "@", a lexicon word) never hide a hit:
-    every corpus text, and each with dates, times and amounts added in odd cases."""
+def test_a_rule_or_gazetteer_is_skipped_only_where_it_cannot_match() -> None:
+    """The cheap gates in front of the patterns and the tenant's phrases (a digit, "@", a word)
+    never hide a hit: every corpus text, and each with dates, times, amounts and products added
+    in odd cases."""
     import random
 
-    from services.annotate.benchmark import corpus_texts
-    from services.annotate.entities import _WORD, _patterns
+    import yaml
 
+    from services.annotate.benchmark import corpus_texts
+    from services.annotate.entities import _patterns, text_words
+    from services.annotate.settings import CORPUS
+
+    phrases = yaml.safe_load((CORPUS / "gazetteers" / "acme.yaml").read_text())
+    gazetteer = Gazetteer.of("acme", phrases)
     rng = random.Random(7)
     extras = [
         "3",
@@ -228,6 +234,7 @@ def test_a_rule_is_skipped_only_where_its_pattern_cannot_match() -> None:
         "MONDAY's",
         "heute",
     ]
+    extras += [p.upper() for ps in phrases.values() for p in ps][:20] + ["\u0130stanbul", "\u212aiosk"]
     texts = []
     for language, text in corpus_texts():
         words = text.split()
@@ -236,9 +243,12 @@ def test_a_rule_is_skipped_only_where_its_pattern_cannot_match() -> None:
         texts += [(language, text), (rng.choice(["en", "fr", "de", "es", "it"]), " ".join(words))]
     checked = 0
     for language, text in texts:
-        has_digit, words = any(c.isdigit() for c in text), set(_WORD.findall(text.lower()))
+        has_digit, words = any(c.isdigit() for c in text), text_words(text)
         for rule in _patterns(language):
             if rule.pattern.search(text):
                 checked += 1
                 assert rule.may_match(text, has_digit, words), (rule.label, language, text)
+        ungated = {(m.span(), label) for label, p in gazetteer.patterns.items() for m in p.finditer(text)}
+        assert {((s.start_char, s.end_char), s.label) for s in gazetteer.spans(text)} == ungated, text
+        checked += len(ungated)
     assert checked > 1000
