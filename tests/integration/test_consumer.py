@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from protos import audio_pb2
 from shared.db import InboxEntry, make_engine, make_session_factory, upgrade
@@ -20,13 +20,18 @@ from shared.stack.probe import collect, publish_raw
 pytestmark = pytest.mark.integration
 
 
-def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: str) -> None:
+def setting(db_url: str, broker: str) -> tuple[str, str, str, sessionmaker[Session]]:
+    """A run id, the (shared) source topic and this run's sink, and a migrated database."""
     run = uuid.uuid4().hex[:8]
     source, sink = "audio.chunks.v1", f"test.sink.{run}"
     ensure_topics(broker, [source, source + ".dlq", sink])
     engine = make_engine(db_url)
     upgrade(engine)
-    sessions = make_session_factory(engine)
+    return run, source, sink, make_session_factory(engine)
+
+
+def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: str) -> None:
+    run, source, sink, sessions = setting(db_url, broker)
     calls: list[str] = []
 
     def handler(session: Session, inbound: Inbound[audio_pb2.AudioChunk]) -> Sequence[Outbound]:
@@ -105,12 +110,7 @@ def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: 
 def test_a_batch_handler_takes_a_poll_in_one_transaction_and_falls_back_record_by_record(
     db_url: str, broker: str
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    source, sink = "audio.chunks.v1", f"test.sink.{run}"
-    ensure_topics(broker, [source, source + ".dlq", sink])
-    engine = make_engine(db_url)
-    upgrade(engine)
-    sessions = make_session_factory(engine)
+    run, source, sink, sessions = setting(db_url, broker)
     single_calls: list[str] = []
     batch_calls: list[list[str]] = []
 
@@ -193,12 +193,7 @@ def test_a_batch_handler_takes_a_poll_in_one_transaction_and_falls_back_record_b
 def test_a_prepare_hook_sees_the_next_poll_before_the_current_one_is_handled(
     db_url: str, broker: str
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    source, sink = "audio.chunks.v1", f"test.sink.{run}"
-    ensure_topics(broker, [source, source + ".dlq", sink])
-    engine = make_engine(db_url)
-    upgrade(engine)
-    sessions = make_session_factory(engine)
+    run, source, sink, sessions = setting(db_url, broker)
     events: list[tuple[str, list[str]]] = []  # ("prepare" | "handle", the run's stream ids)
 
     def mine(inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]) -> list[str]:
