@@ -150,6 +150,31 @@ def _count_annotated(
         consumer.close()
 
 
+def cpu_seconds(roots: dict[str, int], with_children: tuple[str, ...] = ("annotate",)) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each named process and, under "<name> children"
+    for those ``with_children``, of its child processes (the annotate service's NLP process);
+    {} where /proc is not there."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, cpu s)
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    out = {}
+    for name, pid in roots.items():
+        if pid in stats:
+            out[name] = stats[pid][1]
+            if name in with_children:
+                out[f"{name} children"] = sum(c for ppid, c in stats.values() if ppid == pid)
+    return out
+
+
 def through_service(
     bootstrap: str, messages: list[transcripts_pb2.QaVerdict], run_id: str, timeout_s: float
 ) -> float:
@@ -198,16 +223,22 @@ def run_benchmark(
     shutil.rmtree(work, ignore_errors=True)
     state = stack.up(work, stack.StackPorts.free(), services=("annotate",))
     service: dict[str, Run] = {}
+    cpu_s: dict[str, dict[str, float]] = {}  # shape -> process -> CPU seconds of a round (median)
     try:
         progress("warming up the service")
         warm = "warm-" + uuid.uuid4().hex[:6]
         through_service(state.bootstrap, verdicts(loads["utterances"][:200], warm), warm, 300)
+        roots = {"annotate": state.services[0].pid, "broker": state.broker.pid, "benchmark": os.getpid()}
         for shape, load in loads.items():
-            walls = []
+            walls, cpu = [], []
             for n in range(ROUNDS):
                 progress(f"{segments} {shape} through the service, round {n + 1} of {ROUNDS}")
                 run_id = uuid.uuid4().hex[:8]
+                before = cpu_seconds(roots)
                 walls.append(through_service(state.bootstrap, verdicts(load, run_id), run_id, 900))
+                after = cpu_seconds(roots)
+                cpu.append({k: after[k] - before[k] for k in after if k in before})
+            cpu_s[shape] = {k: statistics.median(c[k] for c in cpu) for k in cpu[0]} if cpu[0] else {}
             service[shape] = Run(
                 f"annotate service, {shape}",
                 segments,
@@ -229,6 +260,7 @@ def run_benchmark(
             asdict(r) | {"throughput": r.throughput} for shape in loads for r in (bare[shape], service[shape])
         ],
         "ratios": {shape: service[shape].throughput / bare[shape].throughput for shape in loads},
+        "service_cpu_s": cpu_s,
         "batch_size": settings.nlp_batch_size,
         "max_poll_records": settings.max_poll_records,
     }
@@ -258,5 +290,25 @@ def write_report(report: dict[str, Any], out: Path) -> None:
             f"- **{shape}** ({report['words_per_segment'][shape]} words a segment): "
             f"service / bare **{ratio:.2f}**"
         )
+    if any(report.get("service_cpu_s", {}).values()):
+        names = {
+            "annotate": "annotate service",
+            "annotate children": "its NLP process",
+            "broker": "broker",
+            "benchmark": "this benchmark (producer, reader)",
+        }
+        lines += [
+            "",
+            "CPU seconds of a service round by process (median of the rounds; the machine has "
+            f"{report['machine']['cores']} cores, bare `nlp.pipe` uses one):",
+            "",
+            "| process | " + " | ".join(report["service_cpu_s"]) + " |",
+            "|---|" + "---:|" * len(report["service_cpu_s"]),
+        ]
+        for key, name in names.items():
+            cells = [
+                f"{report['service_cpu_s'][shape].get(key, 0.0):.2f}" for shape in report["service_cpu_s"]
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"Machine: {report['machine']}.", ""]
     (out / "annotate_benchmark.md").write_text("\n".join(lines))
