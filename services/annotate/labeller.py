@@ -13,7 +13,6 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from services.annotate import classifiers
 from services.annotate.entities import Gazetteer, model_spans, resolve, rule_spans
 from services.annotate.mapping import locate_words, speaker_texts, to_entity
 from services.annotate.settings import AnnotateSettings, TenantProfile
-from services.annotate.worker import CHUNK, TIMEOUT_S, NlpWorker, Result
+from services.annotate.worker import TIMEOUT_S, NlpWorker, Promise, Result
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -165,7 +164,6 @@ def load_precision(path: Path) -> dict[str, dict[str, float]]:
     return loaded
 
 
-Promise = tuple[Future[list[Result]], int]  # a queued request and the text's place in it
 TextKey = tuple[str, str]  # language, text
 
 
@@ -234,18 +232,10 @@ class Labeller:
         with self._prefetch_lock:
             found = [self._prefetched.take((lp.language, text)) for text in texts]
         missing = [text for text, promise in zip(texts, found, strict=True) if promise is None]
-        futures = iter(self._worker.submit_chunks(lp.language, missing, batch_size))
-        answers: Iterator[Result] = iter(())
+        queued = iter(self._worker.submit_texts(lp.language, missing, batch_size))
         for promise in found:
-            if promise is None:
-                result = next(answers, None)
-                if result is None:
-                    answers = iter(next(futures).result(timeout=TIMEOUT_S))
-                    result = next(answers)
-                yield result
-            else:
-                future, n = promise
-                yield future.result(timeout=TIMEOUT_S)[n]
+            future, n = promise if promise is not None else next(queued)
+            yield future.result(timeout=TIMEOUT_S)[n]
 
     def prefetch(self, segments: Sequence[common_pb2.TranscriptSegment]) -> None:
         """Queue these segments' texts in the worker process now: the consumer calls this with
@@ -258,8 +248,8 @@ class Labeller:
             by_language.setdefault(self.pipeline(segment.language).language, []).append(segment.text)
         promises: list[tuple[TextKey, Promise]] = []
         for language, texts in by_language.items():
-            futures = self._worker.submit_chunks(language, texts, self._settings.nlp_batch_size)
-            promises += [((language, text), (futures[n // CHUNK], n % CHUNK)) for n, text in enumerate(texts)]
+            queued = self._worker.submit_texts(language, texts, self._settings.nlp_batch_size)
+            promises += [((language, text), promise) for text, promise in zip(texts, queued, strict=True)]
         with self._prefetch_lock:
             for key, promise in promises:
                 self._prefetched.add(key, promise)

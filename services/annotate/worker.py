@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from typing import Any
 
 Result = tuple[list[tuple[int, int, str]], Mapping[str, float]]  # entities (start, end, label), cats
+Promise = tuple[Future[list[Result]], int]  # a queued request and a text's place in it
 CHUNK = 32  # texts per request
 TIMEOUT_S = 300.0
 
@@ -104,17 +105,18 @@ class NlpWorker:
             self._requests.put((language, None if texts is None else list(texts), batch_size))
         return future
 
-    def submit_chunks(
-        self, language: str, texts: Sequence[str], batch_size: int
-    ) -> list[Future[list[Result]]]:
-        """``texts`` as requests of ``CHUNK``, so the first answers come back while the child
-        runs the rest."""
-        return [self.submit(language, texts[i : i + CHUNK], batch_size) for i in range(0, len(texts), CHUNK)]
+    def submit_texts(self, language: str, texts: Sequence[str], batch_size: int) -> list[Promise]:
+        """``texts`` queued as requests of ``CHUNK`` (the first answers come back while the child
+        runs the rest); each text's request and place in it, in order."""
+        futures = [
+            self.submit(language, texts[i : i + CHUNK], batch_size) for i in range(0, len(texts), CHUNK)
+        ]
+        return [(futures[n // CHUNK], n % CHUNK) for n in range(len(texts))]
 
     def pipe(self, language: str, texts: Sequence[str], batch_size: int) -> Iterator[Result]:
         """Each text's entities and categories, in order."""
-        for future in self.submit_chunks(language, texts, batch_size):
-            yield from future.result(timeout=TIMEOUT_S)
+        for future, n in self.submit_texts(language, texts, batch_size):
+            yield future.result(timeout=TIMEOUT_S)[n]
 
     def reload(self, language: str) -> None:
         """Drop the language's pipeline in the child; the next request loads the current models."""
