@@ -308,6 +308,7 @@ def bench_asr(
     device: Annotated[str, typer.Option(help="Whisper device: cpu or cuda.")] = "cpu",
     diarization_device: Annotated[str, typer.Option(help="pyannote device: cpu or cuda.")] = "cpu",
     compute_type: str = "int8",
+    rounds: Annotated[int, typer.Option(min=1, help="Interleaved bare / services rounds.")] = 5,
 ) -> None:
     """Ingest + ASR services against bare faster-whisper on the same audio; diarization cost;
     latency from the end of a streamed utterance to its draft."""
@@ -321,6 +322,7 @@ def bench_asr(
             device=device,
             diarization_device=diarization_device,
             compute_type=compute_type,
+            rounds=rounds,
             progress=lambda step: status.update(f"benchmarking: {step}"),
         )
     table = Table(title=f"ASR throughput on {report.machine['cores']} cores ({device})")

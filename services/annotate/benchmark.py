@@ -5,7 +5,8 @@ trained pipelines, Spanish and German through blank tokenizers; all with the sen
 intent classifiers), repeated to ``segments`` segments with words and times as ASR writes them.
 
 - bare: the very ``Language`` objects the service builds, ``nlp.pipe(texts)`` per language; the
-  median of three rounds.
+  median of three rounds, each run just before a service round (the machine's speed drifts
+  from minute to minute on a shared host: ``shared.stack.usage``).
 - service: the annotate service (its own process, the real broker, SQLite) is started and warmed
   up; then every segment is published on transcripts.qa.v1 as an auto-accepted verdict, and the
   clock runs from the first send to the last ``transcripts.annotated.v1`` message read back
@@ -44,6 +45,7 @@ from services.annotate.settings import CORPUS, AnnotateSettings
 from shared.settings import load_settings
 from shared.stack import stack
 from shared.stack.probe import publish_records, verdict_records
+from shared.stack.usage import metered
 from shared.topics import TRANSCRIPTS_ANNOTATED
 
 Progress = Callable[[str], None]
@@ -150,31 +152,6 @@ def _count_annotated(
         consumer.close()
 
 
-def cpu_seconds(roots: dict[str, int], with_children: tuple[str, ...] = ("annotate",)) -> dict[str, float]:
-    """CPU seconds (user + system) so far of each named process and, under "<name> children"
-    for those ``with_children``, of its child processes (the annotate service's NLP process);
-    {} where /proc is not there."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return {}
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, cpu s)
-    for entry in proc.iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # gone meanwhile
-                continue
-            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    out = {}
-    for name, pid in roots.items():
-        if pid in stats:
-            out[name] = stats[pid][1]
-            if name in with_children:
-                out[f"{name} children"] = sum(c for ppid, c in stats.values() if ppid == pid)
-    return out
-
-
 def through_service(
     bootstrap: str, messages: list[transcripts_pb2.QaVerdict], run_id: str, timeout_s: float
 ) -> float:
@@ -200,53 +177,66 @@ def through_service(
 def run_benchmark(
     out: Path, work: Path, segments: int = 4000, progress: Progress = lambda _: None
 ) -> dict[str, Any]:
+    """Per shape, ``ROUNDS`` rounds, each bare ``nlp.pipe`` and then the service, back to back:
+    the two sides of a round see the same minute of a machine whose speed drifts."""
     settings = load_settings(AnnotateSettings, nlp_process=False)  # bare: this process
     for _ in classifiers.train_all(settings.models_dir):  # kept when already trained
         pass
     loads = {shape: workload(segments, min_words) for shape, min_words in SHAPES.items()}
     labeller = Labeller(settings)
     labeller.preload()
-    bare: dict[str, Run] = {}
-    for shape, load in loads.items():
-        progress(f"bare nlp.pipe, {shape}")
-        time_bare(labeller, load[:200], settings.nlp_batch_size)  # warm-up
-        walls = [time_bare(labeller, load, settings.nlp_batch_size) for _ in range(ROUNDS)]
-        bare[shape] = Run(
-            f"bare nlp.pipe, {shape}",
-            segments,
-            statistics.median(walls),
-            f"median of {[round(w, 2) for w in walls]} s",
-        )
-    del labeller
 
     progress("starting the annotate service")
     shutil.rmtree(work, ignore_errors=True)
     state = stack.up(work, stack.StackPorts.free(), services=("annotate",))
-    service: dict[str, Run] = {}
-    cpu_s: dict[str, dict[str, float]] = {}  # shape -> process -> CPU seconds of a round (median)
+    rounds: list[dict[str, Any]] = []
     try:
         progress("warming up the service")
         warm = "warm-" + uuid.uuid4().hex[:6]
         through_service(state.bootstrap, verdicts(loads["utterances"][:200], warm), warm, 300)
         roots = {"annotate": state.services[0].pid, "broker": state.broker.pid, "benchmark": os.getpid()}
         for shape, load in loads.items():
-            walls, cpu = [], []
+            time_bare(labeller, load[:200], settings.nlp_batch_size)  # warm-up
             for n in range(ROUNDS):
-                progress(f"{segments} {shape} through the service, round {n + 1} of {ROUNDS}")
+                progress(f"{segments} {shape}, round {n + 1} of {ROUNDS}: bare nlp.pipe")
+                with metered(roots, ("annotate",)) as bare_use:
+                    bare_wall = time_bare(labeller, load, settings.nlp_batch_size)
+                progress(f"{segments} {shape}, round {n + 1} of {ROUNDS}: through the service")
                 run_id = uuid.uuid4().hex[:8]
-                before = cpu_seconds(roots)
-                walls.append(through_service(state.bootstrap, verdicts(load, run_id), run_id, 900))
-                after = cpu_seconds(roots)
-                cpu.append({k: after[k] - before[k] for k in after if k in before})
-            cpu_s[shape] = {k: statistics.median(c[k] for c in cpu) for k in cpu[0]} if cpu[0] else {}
-            service[shape] = Run(
-                f"annotate service, {shape}",
-                segments,
-                statistics.median(walls),
-                f"median of {[round(w, 2) for w in walls]} s; qa.v1 -> annotated.v1, SQLite, real broker",
-            )
+                messages = verdicts(load, run_id)
+                with metered(roots, ("annotate",)) as use:
+                    wall = through_service(state.bootstrap, messages, run_id, 900)
+                rounds.append(
+                    {
+                        "shape": shape,
+                        "round": n + 1,
+                        "bare_wall_s": round(bare_wall, 3),
+                        "service_wall_s": round(wall, 3),
+                        "ratio": round(bare_wall / wall, 3),
+                        "bare_stolen_share": round(bare_use.stolen_share, 3),
+                        "service_stolen_share": round(use.stolen_share, 3),
+                        "service_cpu_s": {k: round(v, 2) for k, v in use.cpu_s.items()},
+                    }
+                )
     finally:
         stack.down(work)
+    bare: dict[str, Run] = {}
+    service: dict[str, Run] = {}
+    cpu_s: dict[str, dict[str, float]] = {}  # shape -> process -> CPU seconds of a round (median)
+    for shape in loads:
+        mine = [r for r in rounds if r["shape"] == shape]
+        bare_walls, walls = [r["bare_wall_s"] for r in mine], [r["service_wall_s"] for r in mine]
+        bare[shape] = Run(
+            f"bare nlp.pipe, {shape}", segments, statistics.median(bare_walls), f"median of {bare_walls} s"
+        )
+        service[shape] = Run(
+            f"annotate service, {shape}",
+            segments,
+            statistics.median(walls),
+            f"median of {walls} s; qa.v1 -> annotated.v1, SQLite, real broker",
+        )
+        cpus = [r["service_cpu_s"] for r in mine]
+        cpu_s[shape] = {k: statistics.median(c[k] for c in cpus) for k in cpus[0]} if cpus[0] else {}
     words = {shape: statistics.mean(len(s.words) for s in load) for shape, load in loads.items()}
     report = {
         "machine": {
@@ -260,6 +250,10 @@ def run_benchmark(
             asdict(r) | {"throughput": r.throughput} for shape in loads for r in (bare[shape], service[shape])
         ],
         "ratios": {shape: service[shape].throughput / bare[shape].throughput for shape in loads},
+        "paired_ratios": {
+            shape: statistics.median(r["ratio"] for r in rounds if r["shape"] == shape) for shape in loads
+        },
+        "rounds": rounds,
         "service_cpu_s": cpu_s,
         "batch_size": settings.nlp_batch_size,
         "max_poll_records": settings.max_poll_records,
@@ -286,10 +280,26 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         )
     lines.append("")
     for shape, ratio in report["ratios"].items():
+        paired = report.get("paired_ratios", {}).get(shape)
         lines.append(
             f"- **{shape}** ({report['words_per_segment'][shape]} words a segment): "
-            f"service / bare **{ratio:.2f}**"
+            f"service / bare **{ratio:.2f}** (of the medians)"
+            + (f", **{paired:.2f}** (the median of each round's own ratio)" if paired is not None else "")
         )
+    if report.get("rounds"):
+        lines += [
+            "",
+            "Each round runs bare `nlp.pipe` and then the service, back to back. Stolen: the share"
+            " of all cores' time the host took from this machine meanwhile (/proc/stat).",
+            "",
+            "| shape | round | bare s | service s | service / bare | stolen, bare | stolen, service |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in report["rounds"]:
+            lines.append(
+                f"| {r['shape']} | {r['round']} | {r['bare_wall_s']:.2f} | {r['service_wall_s']:.2f} |"
+                f" {r['ratio']:.2f} | {r['bare_stolen_share']:.2f} | {r['service_stolen_share']:.2f} |"
+            )
     if any(report.get("service_cpu_s", {}).values()):
         names = {
             "annotate": "annotate service",

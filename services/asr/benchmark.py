@@ -3,11 +3,18 @@
 Throughput is audio seconds per wall second. The bare library gets the whole recording in one
 ``WhisperModel.transcribe`` call with the service's decoding options; the services get the same
 audio streamed as 0.5 s PCM16 chunks into audio.chunks.v1 (published as fast as the broker takes
-them) and are timed from the first chunk sent to the last draft read back from
-transcripts.draft.v1, so ingest's decoding, voice-activity cutting, the broker, the databases and
-the outbox are all inside the measurement. Diarization is measured on its own (bare pyannote
-pipeline, and the services with it on). Latency: the audio is streamed at real-time pace and
-each draft is timed from the moment the chunk holding its last word was sent.
+them), or uploaded as one WAV file, and are timed from the first chunk sent to the last draft read
+back from transcripts.draft.v1, so ingest's decoding, voice-activity cutting, the broker, the
+databases and the outbox are all inside the measurement.
+
+The ASR-only runs are interleaved: each round decodes with the bare library (sequential, then
+batched) and then sends the audio through the running services (streamed, then uploaded), so a
+bare round and a services round are minutes apart at most, never a whole phase. A shared
+virtual machine's speed drifts with what the host takes from it (``shared.stack.usage``); every
+round records that, and the CPU each process spent, and the report gives the ratio of the
+medians beside the median of the rounds' own ratios. Diarization is measured on its own (bare
+pyannote pipeline, and the services with it on). Latency: the audio is streamed at real-time pace
+and each draft is timed from the moment the chunk holding its last word was sent.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +45,16 @@ from shared.stack import stack
 from shared.stack.demo import follow_drafts, sample_recording, speech_chunks
 from shared.stack.probe import Received
 from shared.stack.processes import StackState
+from shared.stack.usage import Usage, metered
 from shared.topics import AUDIO_CHUNKS, AUDIO_SEGMENTS, TRANSCRIPTS_DRAFT
 
 CHUNK_S = 0.5
 Progress = Callable[[str], None]
+BARE, BATCHED = "bare faster-whisper", "bare faster-whisper, batched"
+STREAMED, UPLOADED = (
+    "services, ASR only, streamed in 0.5 s chunks",
+    "services, ASR only, uploaded as one file",
+)
 
 
 @dataclass(frozen=True)
@@ -60,28 +74,50 @@ class Measurement:
         return self.wall_s / self.audio_s
 
 
+@dataclass(frozen=True)
+class Round:
+    """One round of one run (``number`` counts the interleaved rounds), with what the machine did
+    meanwhile: CPU seconds the host stole, and CPU by process."""
+
+    run: str
+    number: int
+    wall_s: float
+    stolen_s: float
+    stolen_share: float  # of all cores' time while it ran
+    cpu_s: dict[str, float]
+
+    @classmethod
+    def of(cls, run: str, number: int, wall_s: float, usage: Usage) -> Round:
+        cpu = {k: round(v, 2) for k, v in usage.cpu_s.items()}
+        return cls(run, number, wall_s, round(usage.stolen_s, 2), round(usage.stolen_share, 3), cpu)
+
+
 @dataclass
 class BenchmarkReport:
     machine: dict[str, str]
     settings: dict[str, str]
     measurements: list[Measurement] = field(default_factory=list)
+    rounds: list[Round] = field(default_factory=list)
     latency_s: list[float] = field(default_factory=list)
 
     def get(self, name: str) -> Measurement:
         return next(m for m in self.measurements if m.name == name)
 
     def ratios(self) -> dict[str, float]:
-        bare = self.get("bare faster-whisper").throughput
-        out = {
-            "services_asr_streamed_vs_bare": self.get(
-                "services, ASR only, streamed in 0.5 s chunks"
-            ).throughput
-            / bare,
-            "services_asr_uploaded_vs_bare": self.get("services, ASR only, uploaded as one file").throughput
-            / bare,
-        }
-        if any(m.name == "bare faster-whisper, batched" for m in self.measurements):
-            out["batched_vs_sequential"] = self.get("bare faster-whisper, batched").throughput / bare
+        """Throughput against bare sequential decoding: of the medians, and (``_paired``) the
+        median over rounds of each round's ratio, both sides measured minutes apart."""
+        bare = self.get(BARE).throughput
+        out = {}
+        for key, name in (
+            ("services_asr_streamed_vs_bare", STREAMED),
+            ("services_asr_uploaded_vs_bare", UPLOADED),
+            ("batched_vs_sequential", BATCHED),
+        ):
+            if any(m.name == name for m in self.measurements):
+                out[key] = self.get(name).throughput / bare
+                paired = paired_ratios(self.rounds, BARE, name)
+                if paired:
+                    out[f"{key}_paired"] = statistics.median(paired)
         return out
 
     def latency(self) -> dict[str, float]:
@@ -100,9 +136,18 @@ class BenchmarkReport:
                 for m in self.measurements
             ],
             "ratios": {k: round(v, 3) for k, v in self.ratios().items()},
+            "rounds": [asdict(r) | {"wall_s": round(r.wall_s, 3)} for r in self.rounds],
             "latency_end_of_utterance_to_draft": {k: round(v, 3) for k, v in self.latency().items()},
             "latency_samples_s": [round(x, 3) for x in self.latency_s],
         }
+
+
+def paired_ratios(rounds: list[Round], bare: str, other: str) -> list[float]:
+    """Per round number holding both runs: bare wall / other wall (the same audio both sides,
+    so the ratio of their throughputs)."""
+    walls = {(r.run, r.number): r.wall_s for r in rounds}
+    numbers = sorted({r.number for r in rounds})
+    return [walls[bare, n] / walls[other, n] for n in numbers if (bare, n) in walls and (other, n) in walls]
 
 
 def machine_facts(device: str) -> dict[str, str]:
@@ -129,34 +174,31 @@ def bench_audio(repeats: int) -> NDArray[np.float32]:
     return np.concatenate([sample_recording().samples] * repeats)
 
 
-def time_bare_whisper(
-    model_path: Path,
-    audio: NDArray[np.float32],
-    device: str,
-    compute_type: str,
-    beam_size: int,
-    batch_size: int = 0,
-    rounds: int = 3,
-) -> list[float]:
-    """Wall seconds of each of ``rounds`` decodes of the whole audio, after a warm-up."""
-    from faster_whisper import BatchedInferencePipeline, WhisperModel
+class BareWhisper:
+    """faster-whisper as a user of the library would run it: one model, the whole recording in
+    one call, with the service's decoding options."""
 
-    model = WhisperModel(str(model_path), device=device, compute_type=compute_type)
-    model.transcribe(audio[: TARGET_RATE_HZ * 5], beam_size=beam_size)  # warm-up, as the services are warm
-    batched = BatchedInferencePipeline(model)
-    walls = []
-    for _ in range(rounds):
+    def __init__(self, model_path: Path, device: str, compute_type: str, beam_size: int) -> None:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self.model = WhisperModel(str(model_path), device=device, compute_type=compute_type)
+        self.batched = BatchedInferencePipeline(self.model)
+        self.beam_size = beam_size
+
+    def decode(self, audio: NDArray[np.float32], batch_size: int = 0) -> float:
+        """Wall seconds of one decode of ``audio`` (``batch_size`` > 0: the batched pipeline)."""
         started = time.perf_counter()
         if batch_size:
-            segments, _ = batched.transcribe(
-                audio, beam_size=beam_size, word_timestamps=True, vad_filter=True, batch_size=batch_size
+            segments, _ = self.batched.transcribe(
+                audio, beam_size=self.beam_size, word_timestamps=True, vad_filter=True, batch_size=batch_size
             )
         else:
-            segments, _ = model.transcribe(audio, beam_size=beam_size, word_timestamps=True, vad_filter=True)
+            segments, _ = self.model.transcribe(
+                audio, beam_size=self.beam_size, word_timestamps=True, vad_filter=True
+            )
         for _ in segments:  # the generator decodes as it is consumed
             pass
-        walls.append(time.perf_counter() - started)
-    return walls
+        return time.perf_counter() - started
 
 
 def median_of(name: str, audio_s: float, walls: list[float], detail: str = "") -> Measurement:
@@ -254,48 +296,80 @@ def utterance_latencies(sent_at: list[float], received: list[Received]) -> list[
     return latencies
 
 
-def services_run(
-    home: Path,
-    audio: NDArray[np.float32],
-    env: dict[str, str],
-    mode: str,
-    label: str,
-    timeout_s: float,
-    rounds: int = 1,
-) -> tuple[Measurement, list[float]]:
-    """Start ingest + asr, warm them up, send the audio ``rounds`` times (one recording each):
-    ``mode`` "stream" (0.5 s chunks as fast as the broker takes them), "live" (at real-time
-    pace) or "upload" (one UploadRecording call)."""
-    shutil.rmtree(home, ignore_errors=True)  # fresh databases: a stream id seen before would be a duplicate
+@contextmanager
+def running_services(home: Path, audio: NDArray[np.float32], env: dict[str, str]) -> Iterator[StackState]:
+    """Ingest + asr on fresh databases (a stream id seen before would be a duplicate), warmed up
+    as the bare library is: consumer groups joined, first inference done."""
+    shutil.rmtree(home, ignore_errors=True)
     state = stack.up(home, stack.StackPorts.free(), services=("ingest", "asr"), extra_env=env)
     try:
-        run_id = uuid.uuid4().hex[:8]
-        # Warm-up, as the bare library is warmed up: consumer groups joined, first inference done.
-        stream_through_services(
-            state.bootstrap, audio[: 10 * TARGET_RATE_HZ], f"warm-up-{run_id}", False, 300
-        )
-        walls: list[float] = []
-        latencies: list[float] = []
-        detail = ""
-        for round_ in range(rounds):
-            stream_id = f"bench-{run_id}-{round_}"
-            if mode == "upload":
-                started, sent_at, received = upload_through_services(state, audio, stream_id, timeout_s)
-            else:
-                started, sent_at, received = stream_through_services(
-                    state.bootstrap, audio, stream_id, mode == "live", timeout_s
-                )
-            drafts = [r for r in received if r.topic == TRANSCRIPTS_DRAFT.name]
-            if not drafts:
-                raise RuntimeError(f"{label}: no drafts arrived; see the logs in {home / 'logs'}")
-            walls.append(max(r.received_at for r in drafts) - started)
-            if sent_at:
-                latencies += utterance_latencies(sent_at, received)
-            segments = len([r for r in received if r.topic == AUDIO_SEGMENTS.name])
-            detail = f"{len(drafts)} drafts from {segments} segments"
-        return median_of(label, len(audio) / TARGET_RATE_HZ, walls, detail), latencies
+        warm_up = f"warm-up-{uuid.uuid4().hex[:8]}"
+        stream_through_services(state.bootstrap, audio[: 10 * TARGET_RATE_HZ], warm_up, False, 300)
+        yield state
     finally:
         stack.down(home)
+
+
+def send_once(
+    state: StackState, audio: NDArray[np.float32], mode: str, label: str, timeout_s: float
+) -> tuple[float, list[float], str]:
+    """One recording through the running services: ``mode`` "stream" (0.5 s chunks as fast as
+    the broker takes them), "live" (at real-time pace) or "upload" (one UploadRecording call).
+    Returns the wall seconds to the last draft, the utterance latencies and what came out."""
+    stream_id = f"bench-{uuid.uuid4().hex[:12]}"
+    if mode == "upload":
+        started, sent_at, received = upload_through_services(state, audio, stream_id, timeout_s)
+    else:
+        started, sent_at, received = stream_through_services(
+            state.bootstrap, audio, stream_id, mode == "live", timeout_s
+        )
+    drafts = [r for r in received if r.topic == TRANSCRIPTS_DRAFT.name]
+    if not drafts:
+        raise RuntimeError(f"{label}: no drafts arrived; see the logs in {Path(state.home) / 'logs'}")
+    segments = len([r for r in received if r.topic == AUDIO_SEGMENTS.name])
+    latencies = utterance_latencies(sent_at, received) if sent_at else []
+    return (
+        max(r.received_at for r in drafts) - started,
+        latencies,
+        f"{len(drafts)} drafts from {segments} segments",
+    )
+
+
+def services_run(
+    home: Path, audio: NDArray[np.float32], env: dict[str, str], mode: str, label: str, timeout_s: float
+) -> tuple[Measurement, list[float]]:
+    """One recording through freshly started services (diarization on, live pace)."""
+    with running_services(home, audio, env) as state:
+        wall, latencies, detail = send_once(state, audio, mode, label, timeout_s)
+    return Measurement(label, len(audio) / TARGET_RATE_HZ, wall, detail), latencies
+
+
+def interleaved_rounds(
+    bare: BareWhisper,
+    state: StackState,
+    audio: NDArray[np.float32],
+    rounds: int,
+    batch_size: int,
+    progress: Progress,
+) -> tuple[list[Round], dict[str, str]]:
+    """Each round: bare sequential, bare batched, services streamed, services uploaded, back to
+    back; the idle services' CPU is counted in the bare runs too. Returns every round and each
+    services run's last detail."""
+    roots = {p.name: p.pid for p in state.services} | {"broker": state.broker.pid, "benchmark": os.getpid()}
+    out: list[Round] = []
+    details: dict[str, str] = {}
+    for n in range(rounds):
+        for label, batch in ((BARE, 0), (BATCHED, batch_size)):
+            progress(f"round {n + 1} of {rounds}: {label}")
+            with metered(roots) as usage:
+                wall = bare.decode(audio, batch)
+            out.append(Round.of(label, n, wall, usage))
+        for mode, label in (("stream", STREAMED), ("upload", UPLOADED)):
+            progress(f"round {n + 1} of {rounds}: {label}")
+            with metered(roots) as usage:
+                wall, _, details[label] = send_once(state, audio, mode, label, 1800)
+            out.append(Round.of(label, n, wall, usage))
+    return out, details
 
 
 def run_benchmark(
@@ -308,7 +382,7 @@ def run_benchmark(
     beam_size: int = 5,
     batch_size: int = 8,
     latency_repeats: int = 6,
-    rounds: int = 3,
+    rounds: int = 5,
     models_dir: Path | None = None,
     progress: Progress = lambda _: None,
 ) -> BenchmarkReport:
@@ -328,7 +402,7 @@ def run_benchmark(
             "audio": f"pyannote sample x{repeats} ({audio_s:.0f} s)",
             "chunk_s": str(CHUNK_S),
             "diarization_device": diarization_device,
-            "rounds": f"{rounds} (bare and services ASR-only; the median is reported)",
+            "rounds": f"{rounds} interleaved (bare, batched, streamed, uploaded in each; medians reported)",
         },
     )
     env = {
@@ -341,23 +415,15 @@ def run_benchmark(
     if models_dir is not None:
         env["VOXLOOP_MODELS_DIR"] = str(models_dir)
 
-    progress("bare faster-whisper (sequential)")
-    walls = time_bare_whisper(model_path, audio, device, compute_type, beam_size, rounds=rounds)
-    report.measurements.append(median_of("bare faster-whisper", audio_s, walls))
-    progress(f"bare faster-whisper (BatchedInferencePipeline, batch {batch_size})")
-    walls = time_bare_whisper(model_path, audio, device, compute_type, beam_size, batch_size, rounds)
-    report.measurements.append(
-        median_of("bare faster-whisper, batched", audio_s, walls, f"batch_size={batch_size}")
-    )
-    for mode, label in (
-        ("stream", "services, ASR only, streamed in 0.5 s chunks"),
-        ("upload", "services, ASR only, uploaded as one file"),
-    ):
-        progress(f"ingest + asr services, ASR only, {mode}")
-        measured, _ = services_run(
-            work_dir / f"asr-only-{mode}", audio, {**env, "ASR_DIARIZE": "false"}, mode, label, 1800, rounds
-        )
-        report.measurements.append(measured)
+    progress("loading bare faster-whisper and starting ingest + asr (ASR only)")
+    bare = BareWhisper(model_path, device, compute_type, beam_size)
+    bare.decode(audio[: TARGET_RATE_HZ * 5])  # warm-up, as the services are warmed up
+    with running_services(work_dir / "asr-only", audio, {**env, "ASR_DIARIZE": "false"}) as state:
+        report.rounds, details = interleaved_rounds(bare, state, audio, rounds, batch_size, progress)
+    del bare
+    for label, detail in ((BARE, ""), (BATCHED, f"batch_size={batch_size}"), (STREAMED, ""), (UPLOADED, "")):
+        walls = [r.wall_s for r in report.rounds if r.run == label]
+        report.measurements.append(median_of(label, audio_s, walls, details.get(label, detail)))
     progress("bare diarization (pyannote + CAM++)")
     report.measurements.append(
         Measurement("bare diarization", audio_s, time_bare_diarization(audio, models_dir, diarization_device))
@@ -406,8 +472,33 @@ def write_report(report: BenchmarkReport, out_dir: Path, device: str) -> tuple[P
         lines.append(
             f"| {m.name} | {m.audio_s:.1f} | {m.wall_s:.2f} | {m.throughput:.2f} | {m.rtf:.3f} | {m.detail} |"
         )
-    lines += ["", "| ratio | value |", "|---|---:|"]
+    lines += [
+        "",
+        "Ratios of throughput against bare sequential decoding: of the medians above, and (`_paired`)"
+        " the median of each round's own ratio.",
+        "",
+        "| ratio | value |",
+        "|---|---:|",
+    ]
     lines += [f"| {k} | {v:.3f} |" for k, v in report.ratios().items()]
+    if report.rounds:
+        names = sorted({k for r in report.rounds for k in r.cpu_s})
+        lines += [
+            "",
+            "Every ASR-only round, in the order run. Stolen: CPU seconds the host took from this"
+            " machine meanwhile (/proc/stat), and that as a share of all cores' time. CPU: seconds"
+            " each process spent (the benchmark process runs the bare library, and the producer and"
+            " reader for the services).",
+            "",
+            "| round | run | wall s | stolen CPU s | stolen share | "
+            + " | ".join(f"CPU s {n}" for n in names)
+            + " |",
+            "|---:|---|---:|---:|---:|" + "---:|" * len(names),
+        ]
+        for r in report.rounds:
+            cpu = " | ".join(f"{r.cpu_s.get(n, 0.0):.2f}" for n in names)
+            stolen = f"{r.stolen_s:.1f} | {r.stolen_share:.2f}"
+            lines.append(f"| {r.number + 1} | {r.run} | {r.wall_s:.2f} | {stolen} | {cpu} |")
     latency = report.latency()
     if latency:
         lines += [
