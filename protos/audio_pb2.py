@@ -26,17 +26,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from protos import common_pb2 as protos_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12protos/audio.proto\x12\nvoxloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13protos/common.proto\"\x94\x02\n\nAudioChunk\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\r\n\x05\x66inal\x18\x03 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12+\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x19.voxloop.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x06 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x07 \x01(\x05\x12\x11\n\tmime_type\x18\x08 \x01(\t\x12-\n\x07\x63ontext\x18\t \x01(\x0b\x32\x1c.voxloop.v1.RecordingContext\x12+\n\x07sent_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdd\x02\n\x0c\x41udioSegment\x12-\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1c.voxloop.v1.RecordingContext\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\x05\x12\x0f\n\x07start_s\x18\x04 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x05 \x01(\x01\x12#\n\x05\x61udio\x18\x06 \x01(\x0b\x32\x14.voxloop.v1.AudioRef\x12&\n\x08original\x18\x07 \x01(\x0b\x32\x14.voxloop.v1.AudioRef\x12\x0c\n\x04last\x18\x08 \x01(\x08\x12*\n\nprovenance\x18\t \x01(\x0b\x32\x16.voxloop.v1.Provenance\x12\x12\n\nend_reason\x18\n \x01(\t\x12\x10\n\x08speech_s\x18\x0b \x01(\x01\x12.\n\x0evoice_activity\x18\x0c \x03(\x0b\x32\x16.voxloop.v1.SpeechSpan*k\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41UDIO_ENCODING_PCM_S16LE\x10\x01\x12\x1c\n\x18\x41UDIO_ENCODING_CONTAINER\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12protos/audio.proto\x12\nvoxloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13protos/common.proto\"\x94\x02\n\nAudioChunk\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\r\n\x05\x66inal\x18\x03 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12+\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x19.voxloop.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x06 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x07 \x01(\x05\x12\x11\n\tmime_type\x18\x08 \x01(\t\x12-\n\x07\x63ontext\x18\t \x01(\x0b\x32\x1c.voxloop.v1.RecordingContext\x12+\n\x07sent_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf2\x02\n\x0c\x41udioSegment\x12-\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1c.voxloop.v1.RecordingContext\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\x05\x12\x0f\n\x07start_s\x18\x04 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x05 \x01(\x01\x12#\n\x05\x61udio\x18\x06 \x01(\x0b\x32\x14.voxloop.v1.AudioRef\x12&\n\x08original\x18\x07 \x01(\x0b\x32\x14.voxloop.v1.AudioRef\x12\x0c\n\x04last\x18\x08 \x01(\x08\x12*\n\nprovenance\x18\t \x01(\x0b\x32\x16.voxloop.v1.Provenance\x12\x12\n\nend_reason\x18\n \x01(\t\x12\x10\n\x08speech_s\x18\x0b \x01(\x01\x12.\n\x0evoice_activity\x18\x0c \x03(\x0b\x32\x16.voxloop.v1.SpeechSpan\x12\x13\n\x0bmore_queued\x18\r \x01(\x08*k\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41UDIO_ENCODING_PCM_S16LE\x10\x01\x12\x1c\n\x18\x41UDIO_ENCODING_CONTAINER\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.audio_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDIOENCODING']._serialized_start=719
-  _globals['_AUDIOENCODING']._serialized_end=826
+  _globals['_AUDIOENCODING']._serialized_start=740
+  _globals['_AUDIOENCODING']._serialized_end=847
   _globals['_AUDIOCHUNK']._serialized_start=89
   _globals['_AUDIOCHUNK']._serialized_end=365
   _globals['_AUDIOSEGMENT']._serialized_start=368
-  _globals['_AUDIOSEGMENT']._serialized_end=717
+  _globals['_AUDIOSEGMENT']._serialized_end=738
 # @@protoc_insertion_point(module_scope)

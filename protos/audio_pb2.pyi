@@ -113,6 +113,7 @@ class AudioSegment(_message.Message):
     END_REASON_FIELD_NUMBER: _builtins.int
     SPEECH_S_FIELD_NUMBER: _builtins.int
     VOICE_ACTIVITY_FIELD_NUMBER: _builtins.int
+    MORE_QUEUED_FIELD_NUMBER: _builtins.int
     segment_id: _builtins.str
     index: _builtins.int
     start_s: _builtins.float
@@ -125,6 +126,12 @@ class AudioSegment(_message.Message):
     """
     speech_s: _builtins.float
     """seconds of voice activity in the segment"""
+    more_queued: _builtins.bool
+    """More segments of this recording follow at once: ingest cut this one with more of the
+    recording's audio already in hand or waiting on its topic (an upload, a stream sent faster
+    than real time). A consumer may wait a moment to take them together. Not set for a live
+    stream that ingest has caught up with, nor on the last segment.
+    """
     @_builtins.property
     def context(self) -> _common_pb2.RecordingContext: ...
     @_builtins.property
@@ -156,10 +163,11 @@ class AudioSegment(_message.Message):
         end_reason: _builtins.str = ...,
         speech_s: _builtins.float = ...,
         voice_activity: _abc.Iterable[_common_pb2.SpeechSpan] | None = ...,
+        more_queued: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "original", b"original", "provenance", b"provenance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "end_reason", b"end_reason", "end_s", b"end_s", "index", b"index", "last", b"last", "original", b"original", "provenance", b"provenance", "segment_id", b"segment_id", "speech_s", b"speech_s", "start_s", b"start_s", "voice_activity", b"voice_activity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "context", b"context", "end_reason", b"end_reason", "end_s", b"end_s", "index", b"index", "last", b"last", "more_queued", b"more_queued", "original", b"original", "provenance", b"provenance", "segment_id", b"segment_id", "speech_s", b"speech_s", "start_s", b"start_s", "voice_activity", b"voice_activity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from protos import asr_pb2, asr_pb2_grpc
 from services.asr.drafting import SpeechModels
-from services.asr.handler import make_batch_handler, make_handler, make_redecode_handler
+from services.asr.handler import make_batch_handler, make_handler, make_redecode_handler, wants_rest_of_burst
 from services.asr.servicer import AsrServicer
 from services.asr.settings import AsrSettings
 from services.asr.vocabulary import make_vocabulary_handler
@@ -26,6 +26,8 @@ def build(settings: AsrSettings) -> ServiceDefinition:
                 AUDIO_SEGMENTS.name,
                 make_handler(ctx, models),
                 make_batch_handler(ctx, models, settings.coalesce_max_s),
+                linger=wants_rest_of_burst,
+                linger_s=settings.burst_wait_s,
             ),
             Subscription(TRANSCRIPTS_REDECODE.name, make_redecode_handler(ctx, models)),
             Subscription(ASR_VOCABULARY.name, make_vocabulary_handler()),

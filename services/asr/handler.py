@@ -77,6 +77,20 @@ def make_batch_handler(ctx: ServiceContext, models: SpeechModels, coalesce_max_s
     return handle_segments
 
 
+def wants_rest_of_burst(inbounds: Sequence[Inbound[audio_pb2.AudioSegment]]) -> bool:
+    """The consumer's ``linger`` hook: True while a recording's latest segment in the poll says
+    more follow at once (``more_queued``: an upload, a stream sent faster than real time), so
+    the burst is decoded as one audio instead of its first segment alone (every Whisper call
+    pads to a 30 s window). A live stream caught up never sets it, so its drafts never wait."""
+    latest: dict[str, audio_pb2.AudioSegment] = {}
+    for inbound in inbounds:
+        segment = inbound.message
+        known = latest.get(segment.context.recording_id)
+        if known is None or segment.index > known.index:
+            latest[segment.context.recording_id] = segment
+    return any(s.more_queued and not s.last for s in latest.values())
+
+
 def _is_end_marker(segment: audio_pb2.AudioSegment) -> bool:
     """True for the audio-less last segment of a recording; raises on any other invalid one."""
     require(segment, "segment_id", "context.recording_id")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from protos import audio_pb2
-from services.ingest.intake import ChunkRejected, IntakeConfig, mark_failed, receive_chunk, receive_chunks
+from services.ingest.intake import ChunkRejected, IntakeConfig, mark_failed, receive_chunks
 from shared.kafka.consumer import BatchHandler, Handler, Inbound, InvalidMessage
 from shared.kafka.outbox import Outbound
 from shared.service import ServiceContext
@@ -17,7 +17,9 @@ def make_handler(ctx: ServiceContext, config: IntakeConfig) -> Handler:
     def handle_chunk(session: Session, inbound: Inbound[audio_pb2.AudioChunk]) -> list[Outbound]:
         chunk = inbound.message
         try:
-            _, out = receive_chunk(ctx, config, session, chunk, inbound.trace_id, inbound.message_id)
+            _, out = receive_chunks(
+                ctx, config, session, [chunk], inbound.trace_id, inbound.message_id, queued=inbound.behind > 0
+            )
         except ChunkRejected as exc:
             # The chunk goes to audio.chunks.v1.dlq with the reason; a stream it makes unusable
             # is marked failed in that same transaction, so GetStream says why.
@@ -34,7 +36,9 @@ def make_handler(ctx: ServiceContext, config: IntakeConfig) -> Handler:
 def make_batch_handler(ctx: ServiceContext, config: IntakeConfig) -> BatchHandler:
     """A poll's chunks, stream by stream, each stream in one pass; a stream's segments go out
     with the trace of its last chunk in the batch. A rejected chunk raises, and the consumer then
-    takes the batch record by record, so the bad one is dead-lettered alone."""
+    takes the batch record by record, so the bad one is dead-lettered alone. Records waiting
+    behind the batch make its segments ``more_queued`` (they may hold the same streams' next
+    chunks: a stream sent faster than real time)."""
 
     def handle_chunks(
         session: Session, inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]
@@ -46,7 +50,13 @@ def make_batch_handler(ctx: ServiceContext, config: IntakeConfig) -> BatchHandle
         for indices in by_stream.values():
             last = inbounds[indices[-1]]
             _, out = receive_chunks(
-                ctx, config, session, [inbounds[i].message for i in indices], last.trace_id, last.message_id
+                ctx,
+                config,
+                session,
+                [inbounds[i].message for i in indices],
+                last.trace_id,
+                last.message_id,
+                queued=inbounds[-1].behind > 0,
             )
             outputs[indices[-1]] = out
         return outputs

@@ -160,10 +160,12 @@ def receive_chunks(
     trace_id: str,
     source_message_id: str,
     now_s: float | None = None,
+    queued: bool = False,
 ) -> tuple[list[ChunkOutcome], list[Outbound]]:
     """Take several chunks of one stream at once (a poll's worth from the topic): one row lock,
     one pass of the voice-activity model over all of them, one state write. Any rejected chunk
-    raises ``ChunkRejected`` for the whole call, so the caller can take them one by one."""
+    raises ``ChunkRejected`` for the whole call, so the caller can take them one by one.
+    ``queued``: more input was already waiting behind these chunks (``AudioSegment.more_queued``)."""
     now_s = time.time() if now_s is None else now_s
     for chunk in chunks:
         validate_chunk(chunk)
@@ -203,7 +205,7 @@ def receive_chunks(
         fresh[chunk.sequence], digests[chunk.sequence] = chunk.data, digest
     if not fresh:
         return outcomes, []  # only redeliveries: nothing changed
-    out = _advance(ctx, config, session, row, assembly, source_message_id, now_s, fresh)
+    out = _advance(ctx, config, session, row, assembly, source_message_id, now_s, fresh, queued)
     row.store_assembly(assembly)
     return outcomes, out
 
@@ -289,6 +291,7 @@ def _advance(
     source_message_id: str,
     now_s: float,
     fresh: dict[int, bytes],
+    queued: bool = False,
 ) -> list[Outbound]:
     """Decode the chunks that are now in order, cut, and finish the stream when it is whole.
     ``fresh``: the chunks just received, so they are not read back from the blob store."""
@@ -336,7 +339,9 @@ def _advance(
     if state is StreamState.RECEIVING:
         SEGMENTERS.put(row.stream_id, assembly.next_to_emit, segmenter)
     row.state = state.value
-    return _publish(ctx, config, session, row, cuts, source_message_id, end_reason=_end_reason(state))
+    return _publish(
+        ctx, config, session, row, cuts, source_message_id, end_reason=_end_reason(state), queued=queued
+    )
 
 
 def _end_reason(state: StreamState) -> str:
@@ -369,9 +374,11 @@ def _publish(
     cuts: list[Cut],
     source_message_id: str,
     end_reason: str,
+    queued: bool = False,
 ) -> list[Outbound]:
     """One message per cut; when the stream ended, the last one says so (an end marker without
-    audio when the tail held no speech), so ASR and downstream know the recording is over."""
+    audio when the tail held no speech), so ASR and downstream know the recording is over. All
+    but the last cut are ``more_queued``, and the last too while input is ``queued``."""
     if not cuts and not end_reason:
         return []
     context = common_pb2.RecordingContext.FromString(row.context)
@@ -410,6 +417,8 @@ def _publish(
             )
         segments[-1].last = True
         segments[-1].end_reason = end_reason
+    for n, s in enumerate(segments):
+        s.more_queued = n < len(segments) - 1 or (queued and not s.last)
         log.info(
             "stream ended",
             stream_id=row.stream_id,

@@ -62,6 +62,10 @@ class Inbound(Generic[M]):
     partition: int
     offset: int
     key: bytes | None
+    # Records already waiting behind this one on its partition when it was handed over (from
+    # the partition's last known high watermark); 0 when caught up or unknown. A producer
+    # upstream can tell its consumers "more is coming at once" from it (ingest, ASR).
+    behind: int = 0
 
 
 Handler = Callable[[Session, Inbound[Any]], Sequence[Outbound]]
@@ -82,6 +86,12 @@ class Subscription:
     # current poll is handled, so slow work done elsewhere (the annotate service's NLP process)
     # can start early. It must have no effect that matters if the records are never handled.
     prepare: Callable[[Sequence[Inbound[Any]]], None] | None = None
+    # Called with a poll's records of the topic (decoded); True asks the loop to poll again, up
+    # to ``linger_s`` in all and ``max_poll_records``, and hand the records over together: a
+    # handler that works better on a burst at once (ASR decoding a recording's segments as one
+    # audio) waits for the rest of a burst it knows is on its way.
+    linger: Callable[[Sequence[Inbound[Any]]], bool] | None = None
+    linger_s: float = 0.0
 
 
 def require(message: Message, *paths: str) -> None:
@@ -123,6 +133,8 @@ class ConsumerWorker:
         self._handlers = {s.topic: s.handler for s in subscriptions}
         self._batch_handlers = {s.topic: s.batch_handler for s in subscriptions if s.batch_handler}
         self._prepare = {s.topic: s.prepare for s in subscriptions if s.prepare}
+        self._linger = {s.topic: (s.linger, s.linger_s) for s in subscriptions if s.linger and s.linger_s > 0}
+        self._highwater: dict[TopicPartition, int] = {}
         self._sessions = sessions
         self._on_enqueued = on_enqueued
         self._stop = threading.Event()
@@ -168,6 +180,9 @@ class ConsumerWorker:
             ahead: dict[TopicPartition, list[ConsumerRecord]] = {}
             while not self._stop.is_set():
                 polled = consumer.poll(timeout_ms=0 if ahead else cfg.poll_timeout_ms)
+                self._note_highwater(consumer, polled)
+                if self._linger:
+                    polled = self._lingered(consumer, polled)
                 if self._prepare:
                     self._prepare_batches(polled)
                     ahead, polled = polled, ahead
@@ -176,6 +191,50 @@ class ConsumerWorker:
         finally:
             consumer.close(autocommit=False)
             log.info("consumer closed", group=cfg.group_id)
+
+    def _note_highwater(
+        self, consumer: KafkaConsumer, polled: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        for tp in polled:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self._highwater[tp] = highwater
+
+    def _wants_more(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        for tp, records in polled.items():
+            linger, _ = self._linger.get(tp.topic, (None, 0.0))
+            if linger is None:
+                continue
+            inbounds = []
+            for record in records:
+                with contextlib.suppress(codec.UndecodableMessage):  # dead-lettered in its turn
+                    inbounds.append(self._decoded(record))
+            try:
+                if linger(inbounds):
+                    return True
+            except Exception as exc:  # waiting is an optimisation: handle what is here
+                log.warning("linger failed", topic=tp.topic, records=len(records), error=repr(exc))
+        return False
+
+    def _lingered(
+        self, consumer: KafkaConsumer, polled: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """``polled`` and what more came while a ``linger`` hook asked for it (bounded)."""
+        topics = {tp.topic for tp in polled} & set(self._linger)
+        if not topics:
+            return polled
+        deadline = time.monotonic() + max(self._linger[t][1] for t in topics)
+        merged = {tp: list(records) for tp, records in polled.items()}
+        while not self._stop.is_set() and self._wants_more(merged):
+            room = self._config.max_poll_records - max(len(r) for r in merged.values())
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if room <= 0 or left_ms <= 0:
+                break
+            more = consumer.poll(timeout_ms=min(left_ms, 100), max_records=room)
+            self._note_highwater(consumer, more)
+            for tp, records in more.items():
+                merged.setdefault(tp, []).extend(records)
+        return merged
 
     def _take(self, consumer: KafkaConsumer, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> None:
         """Handle a partition's polled records and commit their offset."""
@@ -281,6 +340,9 @@ class ConsumerWorker:
             partition=record.partition,
             offset=record.offset,
             key=record.key,
+            behind=max(
+                0, self._highwater.get(TopicPartition(record.topic, record.partition), 0) - record.offset - 1
+            ),
         )
 
     def process_batch(self, records: Sequence[ConsumerRecord]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -263,3 +264,68 @@ def test_a_prepare_hook_sees_the_next_poll_before_the_current_one_is_handled(
         s for s in ids if any(prepared_at[t] < handled_at[s] for t in ids if t > s and t in prepared_at)
     ]
     assert lookahead, "some later poll was prepared before an earlier one was handled"
+
+
+def test_a_linger_hook_waits_for_the_rest_of_a_burst_and_records_know_what_waits_behind_them(
+    db_url: str, broker: str
+) -> None:
+    run, source, sink, sessions = setting(db_url, broker)
+    batches: list[list[tuple[str, int]]] = []  # each handled batch of this run's: (stream id, behind)
+
+    def mine(inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]) -> list[Inbound[audio_pb2.AudioChunk]]:
+        return [i for i in inbounds if i.message.stream_id.startswith(run)]
+
+    def linger(inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]) -> bool:
+        return bool(mine(inbounds)) and not mine(inbounds)[-1].message.final  # a burst ends when final
+
+    def batch_handler(
+        session: Session, inbounds: Sequence[Inbound[audio_pb2.AudioChunk]]
+    ) -> list[list[Outbound]]:
+        if mine(inbounds):
+            batches.append([(i.message.stream_id.removeprefix(run), i.behind) for i in mine(inbounds)])
+        return [[Outbound(sink, i.message, key=run)] if i in mine(inbounds) else [] for i in inbounds]
+
+    def handler(session: Session, inbound: Inbound[audio_pb2.AudioChunk]) -> list[Outbound]:
+        return batch_handler(session, [inbound])[0]
+
+    def send(stream_id: str, final: bool = False) -> None:
+        chunk = audio_pb2.AudioChunk(stream_id=run + stream_id, data=b"x", final=final)
+        producer.send(
+            source,
+            key=run.encode(),
+            value=codec.encode(chunk),
+            headers=codec.make_headers(chunk, run + stream_id, "t", "t"),
+        )
+        producer.flush()
+
+    producer = make_producer(broker, "test")
+    relay = OutboxRelay(sessions, producer, "test", "test-0", poll_interval_s=0.05)
+    worker = ConsumerWorker(
+        ConsumerConfig(
+            bootstrap=broker, group_id=f"group-{run}", service="test", instance_id="0", max_poll_records=6
+        ),
+        [Subscription(source, handler, batch_handler, linger=linger, linger_s=10.0)],
+        sessions,
+        on_enqueued=relay.notify,
+    )
+    try:
+        for n in range(8):  # waiting before the start: a poll of 6 has 2 more behind it
+            send(f"-early-{n}", final=n == 7)
+        relay.start()
+        worker.start()
+        collect(broker, [sink], lambda rs: len(rs) >= 8, timeout_s=45, decode_as=audio_pb2.AudioChunk)
+        send("-burst-0")  # a burst sent slowly: the hook holds the batch until its final chunk
+        time.sleep(1.0)
+        send("-burst-1")
+        time.sleep(1.0)
+        send("-burst-2", final=True)
+        collect(broker, [sink], lambda rs: len(rs) >= 11, timeout_s=45, decode_as=audio_pb2.AudioChunk)
+    finally:
+        worker.stop()
+        relay.stop()
+        producer.close()
+
+    behind = {s: b for batch in batches for s, b in batch if "early" in s}
+    assert behind == {f"-early-{n}": 7 - n for n in range(8)}, "each record knows how many wait behind it"
+    assert [s for s, _ in batches[-1]] == ["-burst-0", "-burst-1", "-burst-2"], "the burst came as one batch"
+    assert [b for _, b in batches[-1]] == [2, 1, 0], "behind, as known when the batch was handed over"

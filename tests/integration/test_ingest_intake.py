@@ -22,6 +22,7 @@ from services.ingest.intake import (
     expire_stream,
     mark_failed,
     receive_chunk,
+    receive_chunks,
     stream_status,
 )
 from services.ingest.reassembly import ChunkOutcome, StreamAssembly
@@ -106,6 +107,39 @@ def test_streamed_speech_is_cut_on_pauses_and_published_while_running(
     assert abs(final.duration_s - len(twice) / TARGET_RATE_HZ) < 0.01
     original = b"".join(c.data for c in chunks)
     assert ctx.blobs.get(final.original.uri) == original, "the recording as received is kept"
+
+
+def test_segments_say_when_more_of_their_recording_follows_at_once(
+    ctx: ServiceContext, config: IntakeConfig
+) -> None:
+    """``more_queued``: set on every cut of a file but its last, and on a stream's cuts while the
+    caller says input waits behind them (a stream sent faster than real time); never on a live
+    stream that is caught up, nor on a last segment."""
+    three = np.concatenate([SAMPLE, SAMPLE, SAMPLE])
+    upload = audio_pb2.AudioChunk(
+        stream_id="file",
+        final=True,
+        data=encode(three[None], TARGET_RATE_HZ, "wav", "pcm_s16le"),
+        encoding=audio_pb2.AUDIO_ENCODING_CONTAINER,
+    )
+    whole = send(ctx, config, upload)[1]
+    assert len(whole) >= 3 and whole[-1].last
+    assert [s.more_queued for s in whole] == [True] * (len(whole) - 1) + [False]
+
+    live_chunks = speech_chunks(three, "live")
+    live = send_all(ctx, config, live_chunks[:-1])
+    assert len(live) >= 2 and not any(s.more_queued for s in live), "cut while caught up"
+    live += send(ctx, config, live_chunks[-1])[1]
+
+    burst: list[audio_pb2.AudioSegment] = []
+    chunks = speech_chunks(three, "burst")
+    for n, chunk in enumerate(chunks):
+        with ctx.unit_of_work() as (session, outbound):
+            _, out = receive_chunks(ctx, config, session, [chunk], "t", "m", queued=n < len(chunks) - 1)
+            outbound.extend(out)
+        burst += [o.message for o in out]  # type: ignore[misc]
+    assert spans(burst) == spans(live)
+    assert [s.more_queued for s in burst] == [True] * (len(burst) - 1) + [False]
 
 
 def test_out_of_order_and_duplicate_chunks_give_the_same_segments(

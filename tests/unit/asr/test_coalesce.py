@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from protos import audio_pb2
 from services.asr.coalesce import (
     GAP_FILL_MAX_S,
     Piece,
@@ -14,7 +15,10 @@ from services.asr.coalesce import (
     split_transcription,
 )
 from services.asr.drafting import transcript_segment
+from services.asr.handler import wants_rest_of_burst
 from services.asr.transcriber import SAMPLE_RATE_HZ, TranscribedSegment, TranscribedWord, Transcription
+from shared.kafka.consumer import Inbound
+from shared.topics import AUDIO_SEGMENTS
 
 
 def piece(index: int, start_s: float, end_s: float, recording: str = "r", hint: str = "") -> Piece:
@@ -189,3 +193,23 @@ def test_scores_of_a_straddling_whisper_segment_count_on_both_sides_by_overlap()
         assert draft.no_speech_prob == pytest.approx(0.5) and draft.compression_ratio == pytest.approx(2.5)
         assert draft.temperature == pytest.approx(0.4)
     assert (drafts[0].text, drafts[1].text) == ("a. b", "c")
+
+
+def inbound(
+    recording: str, index: int, more_queued: bool, last: bool = False
+) -> Inbound[audio_pb2.AudioSegment]:
+    segment = audio_pb2.AudioSegment(
+        segment_id=f"{recording}-{index}", index=index, more_queued=more_queued, last=last
+    )
+    segment.context.recording_id = recording
+    return Inbound(segment, f"m-{recording}-{index}", "t", AUDIO_SEGMENTS.name, 0, index, recording.encode())
+
+
+def test_the_consumer_waits_while_a_recordings_latest_segment_says_more_follow() -> None:
+    assert wants_rest_of_burst([inbound("a", 0, more_queued=True)])
+    assert not wants_rest_of_burst([inbound("a", 0, more_queued=False)]), "a live stream never waits"
+    assert not wants_rest_of_burst([inbound("a", 0, True), inbound("a", 1, False)]), "the burst is in"
+    assert wants_rest_of_burst([inbound("a", 1, True), inbound("a", 0, False)]), "its latest by index"
+    assert not wants_rest_of_burst([inbound("a", 3, True, last=True)])
+    assert wants_rest_of_burst([inbound("a", 0, False), inbound("b", 0, True)]), "any recording's burst"
+    assert not wants_rest_of_burst([])
