@@ -40,6 +40,7 @@ from shared.topics import AUDIO_SEGMENTS
 log = get_logger(__name__)
 
 PCM = audio_pb2.AUDIO_ENCODING_PCM_S16LE
+AHEAD_OF_CLOCK_S = 5.0  # audio received this far ahead of the time since the first chunk: a burst
 CONTAINER = audio_pb2.AUDIO_ENCODING_CONTAINER
 STATE_TO_PROTO = {
     StreamState.RECEIVING: ingest_pb2.STREAM_STATE_RECEIVING,
@@ -330,6 +331,9 @@ def _advance(
             "audio", f"stream {row.stream_id!r}: {exc.code}: {exc}", fails_stream=True
         ) from exc
 
+    # A stream whose audio runs well ahead of the clock is being sent faster than real time (a
+    # file streamed, a buffer flushed): its next chunks are moments away, even when none waits yet.
+    queued = queued or row.duration_s - (now_s - assembly.first_chunk_at_s) > AHEAD_OF_CLOCK_S
     state = assembly.state(now_s, config.gap_grace_s, config.stream_timeout_s)
     if state is StreamState.COMPLETE:
         cuts += segmenter.finish()

@@ -42,6 +42,7 @@ class StreamAssembly:
     final_sequence: int | None = None
     next_to_emit: int = 0
     last_chunk_at_s: float = 0.0
+    first_chunk_at_s: float = 0.0  # when the first chunk came (0: none yet)
     ended: StreamState | None = None
 
     def add(
@@ -64,6 +65,7 @@ class StreamAssembly:
         self.pending.add(sequence)
         self.highest = max(self.highest, sequence)
         self.last_chunk_at_s = now_s
+        self.first_chunk_at_s = self.first_chunk_at_s or now_s
         return ChunkOutcome.ACCEPTED
 
     def take_ready(self) -> list[int]:
@@ -88,6 +90,7 @@ class StreamAssembly:
             "final_sequence": self.final_sequence,
             "next_to_emit": self.next_to_emit,
             "last_chunk_at_s": self.last_chunk_at_s,
+            "first_chunk_at_s": self.first_chunk_at_s,
             "ended": self.ended.value if self.ended else None,
         }
 
@@ -102,6 +105,7 @@ class StreamAssembly:
             final_sequence=int(final) if final is not None else None,
             next_to_emit=int(data.get("next_to_emit", 0)),
             last_chunk_at_s=float(data.get("last_chunk_at_s", 0.0)),
+            first_chunk_at_s=float(data.get("first_chunk_at_s", 0.0)),
             ended=StreamState(ended) if ended else None,
         )
 

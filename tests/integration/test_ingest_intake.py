@@ -112,9 +112,9 @@ def test_streamed_speech_is_cut_on_pauses_and_published_while_running(
 def test_segments_say_when_more_of_their_recording_follows_at_once(
     ctx: ServiceContext, config: IntakeConfig
 ) -> None:
-    """``more_queued``: set on every cut of a file but its last, and on a stream's cuts while the
-    caller says input waits behind them (a stream sent faster than real time); never on a live
-    stream that is caught up, nor on a last segment."""
+    """``more_queued``: on every cut of a file but its last; on a stream's cuts while its audio
+    runs ahead of the clock (sent faster than real time) or the caller says input waits behind
+    them; never on a live stream that is caught up, nor on a last segment."""
     three = np.concatenate([SAMPLE, SAMPLE, SAMPLE])
     upload = audio_pb2.AudioChunk(
         stream_id="file",
@@ -126,20 +126,29 @@ def test_segments_say_when_more_of_their_recording_follows_at_once(
     assert len(whole) >= 3 and whole[-1].last
     assert [s.more_queued for s in whole] == [True] * (len(whole) - 1) + [False]
 
-    live_chunks = speech_chunks(three, "live")
-    live = send_all(ctx, config, live_chunks[:-1])
-    assert len(live) >= 2 and not any(s.more_queued for s in live), "cut while caught up"
-    live += send(ctx, config, live_chunks[-1])[1]
+    def stream(stream_id: str, paced: bool, queued: bool) -> list[audio_pb2.AudioSegment]:
+        """Chunk n at 0.5 (n + 1) s after the start when ``paced`` (a live source), else now;
+        the segments cut before the final chunk in ``cut_before_final``."""
+        out: list[audio_pb2.AudioSegment] = []
+        chunks = speech_chunks(three, stream_id)
+        started = time.time()
+        for n, chunk in enumerate(chunks):
+            cut_before_final[:] = out
+            now_s = started + 0.5 * (n + 1) if paced else None
+            with ctx.unit_of_work() as (session, outbound):
+                published = receive_chunks(
+                    ctx, config, session, [chunk], "t", "m", now_s, queued=queued and n < len(chunks) - 1
+                )[1]
+                outbound.extend(published)
+            out += [o.message for o in published]  # type: ignore[misc]
+        return out
 
-    burst: list[audio_pb2.AudioSegment] = []
-    chunks = speech_chunks(three, "burst")
-    for n, chunk in enumerate(chunks):
-        with ctx.unit_of_work() as (session, outbound):
-            _, out = receive_chunks(ctx, config, session, [chunk], "t", "m", queued=n < len(chunks) - 1)
-            outbound.extend(out)
-        burst += [o.message for o in out]  # type: ignore[misc]
-    assert spans(burst) == spans(live)
-    assert [s.more_queued for s in burst] == [True] * (len(burst) - 1) + [False]
+    cut_before_final: list[audio_pb2.AudioSegment] = []
+    live = stream("live", paced=True, queued=False)
+    assert cut_before_final and not any(s.more_queued for s in cut_before_final), "caught up"
+    for burst in (stream("fast", paced=False, queued=False), stream("behind", paced=True, queued=True)):
+        assert spans(burst) == spans(live)
+        assert [s.more_queued for s in burst] == [True] * (len(burst) - 1) + [False]
 
 
 def test_out_of_order_and_duplicate_chunks_give_the_same_segments(
