@@ -29,8 +29,9 @@ from protos import audio_pb2, common_pb2, ingest_pb2
 from services.ingest.reassembly import ChunkOutcome, StreamAssembly, StreamState
 from services.ingest.segmenter import Cut, Segmenter, SegmenterConfig
 from services.ingest.settings import IngestSettings
-from services.ingest.streams import FAILED, IngestChunk, IngestStream, chunk_digest, chunk_uris, lock_stream
+from services.ingest.streams import FAILED, IngestChunk, IngestStream, chunk_digests, chunk_uris, lock_stream
 from shared.audio import TARGET_RATE_HZ, AudioError, decode_container, decode_pcm16, to_pcm16
+from shared.db.tables import bulk_insert
 from shared.kafka.outbox import Outbound
 from shared.logging import get_logger
 from shared.records import record_and_publish
@@ -183,10 +184,11 @@ def receive_chunks(
     assembly = row.load_assembly()
     outcomes: list[ChunkOutcome] = []
     fresh: dict[int, bytes] = {}
-    digests: dict[int, str] = {}
+    digests = chunk_digests(session, row.stream_id, (c.sequence for c in chunks))  # stored, then these
+    stored_rows: list[dict[str, str | int]] = []
     for chunk in chunks:
         digest = hashlib.sha256(chunk.data).hexdigest()
-        known = digests.get(chunk.sequence) or chunk_digest(session, chunk.stream_id, chunk.sequence)
+        known = digests.get(chunk.sequence)
         outcome = assembly.add(chunk.sequence, digest, chunk.final, now_s, known)
         outcomes.append(outcome)
         if outcome is ChunkOutcome.DUPLICATE:
@@ -199,11 +201,13 @@ def receive_chunks(
                 f"(stream state {row.state}, final sequence {assembly.final_sequence})",
             )
         stored = ctx.blobs.put(chunk.data, suffix=".pcm" if chunk.encoding == PCM else ".bin")
-        session.add(
-            IngestChunk(stream_id=row.stream_id, sequence=chunk.sequence, sha256=digest, uri=stored.uri)
+        stored_rows.append(
+            {"stream_id": row.stream_id, "sequence": chunk.sequence, "sha256": digest, "uri": stored.uri}
         )
         row.chunks_received += 1
         fresh[chunk.sequence], digests[chunk.sequence] = chunk.data, digest
+    if stored_rows:  # one INSERT for the poll's chunks
+        session.execute(bulk_insert(IngestChunk), stored_rows)
     if not fresh:
         return outcomes, []  # only redeliveries: nothing changed
     out = _advance(ctx, config, session, row, assembly, source_message_id, now_s, fresh, queued)

@@ -8,6 +8,7 @@ picks a stream up exactly where the last committed chunk left it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -72,9 +73,13 @@ class IngestChunk(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def chunk_digest(session: Session, stream_id: str, sequence: int) -> str | None:
-    row = session.get(IngestChunk, (stream_id, sequence))
-    return row.sha256 if row is not None else None
+def chunk_digests(session: Session, stream_id: str, sequences: Iterable[int]) -> dict[int, str]:
+    """sequence -> digest of those of ``sequences`` already stored: one query for a poll's
+    chunks (a query per chunk also flushed the previous chunk's row each time)."""
+    query = select(IngestChunk.sequence, IngestChunk.sha256).where(
+        IngestChunk.stream_id == stream_id, IngestChunk.sequence.in_(sorted(set(sequences)))
+    )
+    return {sequence: digest for sequence, digest in session.execute(query)}
 
 
 def chunk_uris(session: Session, stream_id: str, first: int = 0, stop: int | None = None) -> list[str]:
