@@ -21,9 +21,10 @@ class AsrSettings(ServiceSettings):
     # call when a recording's consecutive segments wait in one poll; 0: always one by one. On
     # 120 s of pyannote's sample, 4 segments one by one cost 18.4-19.0 s, one call 16.8 s.
     coalesce_max_s: float = Field(120.0, ge=0)
-    # Longest wait (s) for the rest of a burst when a poll's latest segment of a recording says
-    # more follow at once (AudioSegment.more_queued: an upload, a stream sent faster than real
-    # time), so the burst is decoded together; 0: never wait. Live streams never set it.
+    # Longest wait (s) for the next segment of a burst when a poll's latest segment of a
+    # recording says more follow at once (AudioSegment.more_queued: an upload, a stream sent
+    # faster than real time), so the burst is decoded together; counted from the last segment
+    # that came, up to max_poll_records; 0: never wait. Live streams never set it.
     burst_wait_s: float = Field(2.0, ge=0, le=30)
 
     whisper_model: str = "whisper-base"  # a name from `voxloop models catalog`

@@ -86,8 +86,9 @@ class Subscription:
     # current poll is handled, so slow work done elsewhere (the annotate service's NLP process)
     # can start early. It must have no effect that matters if the records are never handled.
     prepare: Callable[[Sequence[Inbound[Any]]], None] | None = None
-    # Called with a poll's records of the topic (decoded); True asks the loop to poll again, up
-    # to ``linger_s`` in all and ``max_poll_records``, and hand the records over together: a
+    # Called with a poll's records of the topic (decoded); True asks the loop to poll again
+    # (until ``linger_s`` passes without a new record, or ``max_poll_records``) and hand the
+    # records over together: a
     # handler that works better on a burst at once (ASR decoding a recording's segments as one
     # audio) waits for the rest of a burst it knows is on its way.
     linger: Callable[[Sequence[Inbound[Any]]], bool] | None = None
@@ -219,11 +220,14 @@ class ConsumerWorker:
     def _lingered(
         self, consumer: KafkaConsumer, polled: dict[TopicPartition, list[ConsumerRecord]]
     ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """``polled`` and what more came while a ``linger`` hook asked for it (bounded)."""
+        """``polled`` and what more came while a ``linger`` hook asked for it: each wait ends
+        ``linger_s`` after the last record came (a burst that keeps coming is waited for while
+        it comes, however busy the producer upstream is), and the batch at ``max_poll_records``."""
         topics = {tp.topic for tp in polled} & set(self._linger)
         if not topics:
             return polled
-        deadline = time.monotonic() + max(self._linger[t][1] for t in topics)
+        patience_s = max(self._linger[t][1] for t in topics)
+        deadline = time.monotonic() + patience_s
         merged = {tp: list(records) for tp, records in polled.items()}
         while not self._stop.is_set() and self._wants_more(merged):
             room = self._config.max_poll_records - max(len(r) for r in merged.values())
@@ -234,6 +238,8 @@ class ConsumerWorker:
             self._note_highwater(consumer, more)
             for tp, records in more.items():
                 merged.setdefault(tp, []).extend(records)
+            if more:
+                deadline = time.monotonic() + patience_s
         return merged
 
     def _take(self, consumer: KafkaConsumer, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> None:

@@ -304,7 +304,7 @@ def test_a_linger_hook_waits_for_the_rest_of_a_burst_and_records_know_what_waits
         ConsumerConfig(
             bootstrap=broker, group_id=f"group-{run}", service="test", instance_id="0", max_poll_records=6
         ),
-        [Subscription(source, handler, batch_handler, linger=linger, linger_s=10.0)],
+        [Subscription(source, handler, batch_handler, linger=linger, linger_s=1.5)],
         sessions,
         on_enqueued=relay.notify,
     )
@@ -314,10 +314,12 @@ def test_a_linger_hook_waits_for_the_rest_of_a_burst_and_records_know_what_waits
         relay.start()
         worker.start()
         collect(broker, [sink], lambda rs: len(rs) >= 8, timeout_s=45, decode_as=audio_pb2.AudioChunk)
-        send("-burst-0")  # a burst sent slowly: the hook holds the batch until its final chunk
-        time.sleep(1.0)
+        # A burst sent slowly: the hook holds the batch until its final chunk, each wait 1.5 s
+        # from the last record, so the whole burst (1.6 s) is waited for.
+        send("-burst-0")
+        time.sleep(0.8)
         send("-burst-1")
-        time.sleep(1.0)
+        time.sleep(0.8)
         send("-burst-2", final=True)
         collect(broker, [sink], lambda rs: len(rs) >= 11, timeout_s=45, decode_as=audio_pb2.AudioChunk)
     finally:
