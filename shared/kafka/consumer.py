@@ -206,12 +206,8 @@ class ConsumerWorker:
             linger, _ = self._linger.get(tp.topic, (None, 0.0))
             if linger is None:
                 continue
-            inbounds = []
-            for record in records:
-                with contextlib.suppress(codec.UndecodableMessage):  # dead-lettered in its turn
-                    inbounds.append(self._decoded(record))
             try:
-                if linger(inbounds):
+                if linger(self._decodable(records)):
                     return True
             except Exception as exc:  # waiting is an optimisation: handle what is here
                 log.warning("linger failed", topic=tp.topic, records=len(records), error=repr(exc))
@@ -268,12 +264,8 @@ class ConsumerWorker:
             prepare = self._prepare.get(tp.topic)
             if prepare is None:
                 continue
-            inbounds = []
-            for record in records:
-                with contextlib.suppress(codec.UndecodableMessage):  # dead-lettered in its turn
-                    inbounds.append(self._decoded(record))
             try:
-                prepare(inbounds)
+                prepare(self._decodable(records))
             except Exception as exc:  # only a head start was lost: the handler does the work
                 log.warning("prepare failed", topic=tp.topic, records=len(records), error=repr(exc))
 
@@ -334,6 +326,15 @@ class ConsumerWorker:
             f"{record.topic}/{record.partition}/{record.offset}"
         )
         return message_id, codec.header(headers, codec.TRACE_ID) or message_id
+
+    def _decodable(self, records: Sequence[ConsumerRecord]) -> list[Inbound[Any]]:
+        """The records a hook may look at ahead of their turn; an undecodable one is left out
+        (it is dead-lettered when its turn comes)."""
+        inbounds = []
+        for record in records:
+            with contextlib.suppress(codec.UndecodableMessage):
+                inbounds.append(self._decoded(record))
+        return inbounds
 
     def _decoded(self, record: ConsumerRecord) -> Inbound[Any]:
         """The record as an Inbound; raises UndecodableMessage."""
