@@ -41,8 +41,8 @@ from shared.topics import AUDIO_SEGMENTS
 log = get_logger(__name__)
 
 PCM = audio_pb2.AUDIO_ENCODING_PCM_S16LE
-AHEAD_OF_CLOCK_S = 5.0  # audio received this far ahead of the time since the first chunk: a burst
 CONTAINER = audio_pb2.AUDIO_ENCODING_CONTAINER
+AHEAD_OF_CLOCK_S = 5.0  # audio received this far ahead of the time since the first chunk: a burst
 STATE_TO_PROTO = {
     StreamState.RECEIVING: ingest_pb2.STREAM_STATE_RECEIVING,
     StreamState.COMPLETE: ingest_pb2.STREAM_STATE_COMPLETE,
@@ -425,8 +425,6 @@ def _publish(
             )
         segments[-1].last = True
         segments[-1].end_reason = end_reason
-    for n, s in enumerate(segments):
-        s.more_queued = n < len(segments) - 1 or (queued and not s.last)
         log.info(
             "stream ended",
             stream_id=row.stream_id,
@@ -434,6 +432,8 @@ def _publish(
             duration_s=round(row.duration_s, 2),
             segments=row.segments_published + len(segments),
         )
+    for n, s in enumerate(segments):
+        s.more_queued = n < len(segments) - 1 or (queued and not s.last)
     row.segments_published += len(segments)
     return [
         record_and_publish(
