@@ -225,17 +225,19 @@ class ConsumerWorker:
         patience_s = max(self._linger[t][1] for t in topics)
         deadline = time.monotonic() + patience_s
         merged = {tp: list(records) for tp, records in polled.items()}
-        while not self._stop.is_set() and self._wants_more(merged):
+        waiting = self._wants_more(merged)
+        while waiting and not self._stop.is_set():
             room = self._config.max_poll_records - max(len(r) for r in merged.values())
             left_ms = int((deadline - time.monotonic()) * 1000)
             if room <= 0 or left_ms <= 0:
                 break
             more = consumer.poll(timeout_ms=min(left_ms, 100), max_records=room)
-            self._note_highwater(consumer, more)
-            for tp, records in more.items():
-                merged.setdefault(tp, []).extend(records)
-            if more:
+            if more:  # the hook is asked again only when something came
+                self._note_highwater(consumer, more)
+                for tp, records in more.items():
+                    merged.setdefault(tp, []).extend(records)
                 deadline = time.monotonic() + patience_s
+                waiting = self._wants_more(merged)
         return merged
 
     def _take(self, consumer: KafkaConsumer, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> None:
