@@ -157,7 +157,7 @@ def run(definition: ServiceDefinition) -> int:
         ),
         definition.subscriptions(ctx),
         ctx.sessions,
-        on_enqueued=relay.notify,
+        outbox=relay,
     )
     consumer.start()
     policy = AccessPolicy(required=s.auth_required, method_roles=definition.method_roles)

@@ -31,7 +31,7 @@ from protos import events_pb2
 from shared import metrics
 from shared.db.tables import InboxEntry, bulk_insert
 from shared.kafka import codec
-from shared.kafka.outbox import Outbound, enqueue, enqueue_batch
+from shared.kafka.outbox import Outbound, OutboxRelay, Pending, enqueue, enqueue_batch
 from shared.logging import get_logger
 from shared.topics import DEAD_LETTER_SUFFIX
 
@@ -128,7 +128,7 @@ class ConsumerWorker:
         config: ConsumerConfig,
         subscriptions: Sequence[Subscription],
         sessions: sessionmaker[Session],
-        on_enqueued: Callable[[], None] = lambda: None,
+        outbox: OutboxRelay | None = None,
     ) -> None:
         self._config = config
         self._handlers = {s.topic: s.handler for s in subscriptions}
@@ -137,7 +137,7 @@ class ConsumerWorker:
         self._linger = {s.topic: (s.linger, s.linger_s) for s in subscriptions if s.linger and s.linger_s > 0}
         self._highwater: dict[TopicPartition, int] = {}
         self._sessions = sessions
-        self._on_enqueued = on_enqueued
+        self._outbox = outbox
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run_guarded, name="consumer", daemon=True)
         self.failed: BaseException | None = None
@@ -362,6 +362,7 @@ class ConsumerWorker:
         started = time.perf_counter()
         # An undecodable record is dead-lettered alone; the rest go on together.
         inbounds = [i for i in map(self._inbound, records) if not isinstance(i, str)]
+        claim = self._claim()
         try:
             with self._sessions.begin() as session:
                 seen = set(
@@ -381,22 +382,23 @@ class ConsumerWorker:
                 self._record_inboxes(
                     session, [(i.message_id, topic, i.partition, i.offset) for i in fresh], "handled"
                 )
-                enqueue_batch(
+                rows = enqueue_batch(
                     session,
                     [(out, i.trace_id) for i, out in zip(fresh, outputs, strict=True)],
                     self._config.service,
+                    claim,
                 )
         except Exception as exc:
             log.info("batch taken record by record", topic=topic, records=len(records), reason=repr(exc))
             return False
-        if any(outputs):
-            self._on_enqueued()
+        self._hand_over(rows, claim)
         elapsed = time.perf_counter() - started
+        handler_seconds = metrics.HANDLER_SECONDS.labels(self._config.service, topic)
         for _ in fresh:
-            metrics.HANDLER_SECONDS.labels(self._config.service, topic).observe(elapsed / len(fresh))
-            metrics.MESSAGES.labels(self._config.service, topic, "handled").inc()
-        for _ in range(len(inbounds) - len(fresh)):
-            metrics.MESSAGES.labels(self._config.service, topic, "duplicate").inc()
+            handler_seconds.observe(elapsed / len(fresh))
+        metrics.MESSAGES.labels(self._config.service, topic, "handled").inc(len(fresh))
+        if len(inbounds) > len(fresh):
+            metrics.MESSAGES.labels(self._config.service, topic, "duplicate").inc(len(inbounds) - len(fresh))
         log.info("handled batch", topic=topic, records=len(records), duplicates=len(inbounds) - len(fresh))
         return True
 
@@ -436,7 +438,16 @@ class ConsumerWorker:
                 ],
             )
 
+    def _claim(self) -> dict[str, Any]:
+        return self._outbox.claim() if self._outbox is not None else {}
+
+    def _hand_over(self, rows: Sequence[Pending], claim: dict[str, Any]) -> None:
+        """After the commit: the relay sends the rows from memory (``claim``) or the table."""
+        if self._outbox is not None and rows:
+            self._outbox.hand_over(rows, claimed=bool(claim))
+
     def _handle_once(self, handler: Handler, inbound: Inbound[Any]) -> str:
+        claim = self._claim()
         with self._sessions.begin() as session:
             if self._seen(session, inbound.message_id):
                 log.info("duplicate skipped", topic=inbound.topic, message_id=inbound.message_id)
@@ -445,9 +456,8 @@ class ConsumerWorker:
             self._record_inbox(
                 session, inbound.message_id, inbound.topic, inbound.partition, inbound.offset, "handled"
             )
-            enqueue(session, outbound, inbound.trace_id, self._config.service)
-        if outbound:
-            self._on_enqueued()
+            rows = enqueue(session, outbound, inbound.trace_id, self._config.service, claim)
+        self._hand_over(rows, claim)
         log.info(
             "handled",
             topic=inbound.topic,
@@ -484,6 +494,7 @@ class ConsumerWorker:
             attempts=attempts,
             failed_at=failed_at,
         )
+        claim = self._claim()
         with self._sessions.begin() as session:
             if self._seen(session, message_id):
                 return "duplicate"
@@ -493,8 +504,8 @@ class ConsumerWorker:
             if on_dead_letter is not None:
                 on_dead_letter(session)
             dead = Outbound(record.topic + DEAD_LETTER_SUFFIX, letter, message_id=f"dlq-{message_id}")
-            enqueue(session, [dead], trace_id, cfg.service)
-        self._on_enqueued()
+            rows = enqueue(session, [dead], trace_id, cfg.service, claim)
+        self._hand_over(rows, claim)
         log.error(
             "dead-lettered",
             topic=record.topic,

@@ -54,7 +54,7 @@ def test_duplicates_are_skipped_and_failures_dead_lettered(db_url: str, broker: 
         ),
         [Subscription(source, handler)],
         sessions,
-        on_enqueued=relay.notify,
+        outbox=relay,
     )
     relay.start()
     worker.start()
@@ -148,7 +148,7 @@ def test_a_batch_handler_takes_a_poll_in_one_transaction_and_falls_back_record_b
             ConsumerConfig(bootstrap=broker, group_id=f"group-{run}", service="test", instance_id="0"),
             [Subscription(source, handler, batch_handler)],
             sessions,
-            on_enqueued=relay.notify,
+            outbox=relay,
         )
         worker.start()
         try:
@@ -225,7 +225,7 @@ def test_a_prepare_hook_sees_the_next_poll_before_the_current_one_is_handled(
         ),
         [Subscription(source, handler, batch_handler, prepare)],
         sessions,
-        on_enqueued=relay.notify,
+        outbox=relay,
     )
     try:
         ids = [f"{run}-{n:02d}" for n in range(20)]
@@ -306,7 +306,7 @@ def test_a_linger_hook_waits_for_the_rest_of_a_burst_and_records_know_what_waits
         ),
         [Subscription(source, handler, batch_handler, linger=linger, linger_s=1.5)],
         sessions,
-        on_enqueued=relay.notify,
+        outbox=relay,
     )
     try:
         for n in range(8):  # waiting before the start: a poll of 6 has 2 more behind it
