@@ -443,7 +443,7 @@ class ConsumerWorker:
 
     def _hand_over(self, rows: Sequence[Pending], claim: dict[str, Any]) -> None:
         """After the commit: the relay sends the rows from memory (``claim``) or the table."""
-        if self._outbox is not None and rows:
+        if self._outbox is not None:
             self._outbox.hand_over(rows, claimed=bool(claim))
 
     def _handle_once(self, handler: Handler, inbound: Inbound[Any]) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,9 @@ from shared.stack.demo import demo_chunk, linguist_crew
 from shared.stack.probe import collect, publish, segment_id_of
 from shared.stack.processes import free_port, pid_alive, start_service, stop_process
 from shared.topics import AUDIO_CHUNKS, TRANSCRIPTS_DRAFT, TRANSCRIPTS_QA, TRANSCRIPTS_VALIDATED
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def dispatch_target(state) -> str:  # type: ignore[no-untyped-def]

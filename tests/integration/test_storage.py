@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from shared.db.tables import utcnow
 from shared.kafka.admin import ensure_topics
 from shared.kafka.outbox import Outbound, OutboxRelay, enqueue, make_producer
 from shared.stack.probe import collect
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -126,13 +126,6 @@ def _chunks(topic: str, stream: str, first: int, count: int) -> list[Outbound]:
     ]
 
 
-def _wait_until(condition, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def _sent_by(sessions, claimed_by: str) -> int:  # type: ignore[no-untyped-def]
     with sessions() as s:
         return int(
@@ -159,7 +152,7 @@ def test_rows_handed_over_are_sent_once_in_order(db_url: str, broker: str, queue
     )
     relay.start()
     try:
-        _wait_until(lambda: bool(relay.claim()))  # the table is empty: memory from now on
+        wait_until(lambda: bool(relay.claim()), 10, "the relay to send from memory", 0.02)  # table empty
         first = 0
         for size in (10, 30, 10, 10):  # 30 rows do not fit a queue of 25
             claim = relay.claim()
@@ -170,7 +163,12 @@ def test_rows_handed_over_are_sent_once_in_order(db_url: str, broker: str, queue
         received = collect(
             broker, [topic], lambda rs: len(rs) >= 60, timeout_s=30, decode_as=audio_pb2.AudioChunk
         )
-        _wait_until(lambda: _sent_by(sessions, "relay-m") + _sent_by(sessions, "relay-m/memory") == 60)
+        wait_until(
+            lambda: _sent_by(sessions, "relay-m") + _sent_by(sessions, "relay-m/memory") == 60,
+            10,
+            "every row marked sent",
+            0.02,
+        )
     finally:
         relay.stop()
     assert [r.message.sequence for r in received] == list(range(60)), "each once, in order"  # type: ignore[attr-defined]
@@ -194,7 +192,7 @@ def test_rows_reserved_for_a_relay_that_died_are_sent_by_its_restart(db_url: str
     relay = OutboxRelay(sessions, make_producer(broker, "relay-d"), "test", "relay-d")
     relay.start()
     try:
-        _wait_until(lambda: bool(relay.claim()))
+        wait_until(lambda: bool(relay.claim()), 10, "the relay to send from memory", 0.02)
         claim = relay.claim()
         with sessions.begin() as s:
             rows = enqueue(s, _chunks(topic, "s", 5, 5), "trace", "test", claim)
